@@ -1,0 +1,3 @@
+"""benchbarcode: a benchmark suite for DNA-barcode encoders."""
+
+__version__ = "0.1.0"

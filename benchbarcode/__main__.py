@@ -1,0 +1,5 @@
+import sys
+
+from benchbarcode.cli import main
+
+sys.exit(main())

@@ -1,0 +1,192 @@
+"""Command-line interface. The only module that parses arguments or prints; it calls pipelines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from tabulate import tabulate
+
+from benchbarcode import __version__
+from benchbarcode.errors import UserError
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="sim", metavar="SOURCE",
+                   help="sim (default), sim:SIZE, sim:SIZE:SEED, bioscan5m:DIR, or a file "
+                        "(BIOSCAN-5M CSV/TSV, BOLD v3 or v4 TSV, FASTA; .gz is fine)")
+    p.add_argument("--split-seed", type=int, default=0, metavar="S",
+                   help="seed for derived splits (sources without a split column); default 0")
+    p.add_argument("--max-length", type=int, default=660, metavar="NT",
+                   help="truncate sequences to NT nucleotides (default 660)")
+    p.add_argument("--on-bad", choices=["error", "skip"], default="error",
+                   help="invalid sequence characters: stop with an error (default) or drop and count")
+    p.add_argument("--download", action="store_true",
+                   help="with bioscan5m:DIR, download the metadata if absent (bioscan-dataset package)")
+
+
+def _load(args):
+    from benchbarcode.data import load_barcodes
+
+    if args.max_length < 1:
+        raise UserError("--max-length must be >= 1")
+    return load_barcodes(args.data, seed=args.split_seed, max_length=args.max_length,
+                         on_bad=args.on_bad, download=args.download)
+
+
+def cmd_data_describe(args) -> int:
+    from benchbarcode.data import describe
+
+    info = describe(_load(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    d = info["data"]
+    print(f"data: {d['name']}  (source {d['source']}, reader {info['reader']})")
+    print(f"content hash: {d['content_hash']}")
+    tot = info["totals"]
+    print("records {records:,}  unique sequences {unique_sequences:,}  orders {orders}  "
+          "families {families}  genera {genera}  species {species}  BINs {bins}".format(**tot))
+    ln = info["length"]
+    print(f"length (nt): min {ln['min']}  median {ln['median']:g}  mean {ln['mean']:g}  max {ln['max']}")
+    seed = f", seed {d['split_seed']}" if d["split_origin"] == "derived" else ""
+    print(f"\nsplits ({d['split_origin']}{seed}):")
+    print(tabulate(info["splits"], headers="keys", tablefmt="github", intfmt=","))
+    print("\ncleaning:")
+    print(tabulate(list(info["cleaning"].items()), headers=["action", "records"],
+                   tablefmt="github", intfmt=","))
+    print("\nleakage (identical cleaned sequences):")
+    print(tabulate(info["leakage"], headers="keys", tablefmt="github", intfmt=","))
+    return 0
+
+
+def cmd_data_export(args) -> int:
+    from benchbarcode.data.export import export_bioscan5m
+
+    ds = _load(args)
+    path = export_bioscan5m(ds, args.out)
+    if not args.quiet:
+        print(f"wrote {len(ds.table):,} records in BIOSCAN-5M format to {path}")
+    return 0
+
+
+def cmd_encoders(args) -> int:
+    from benchbarcode.registry import list_encoders
+
+    rows = [{"name": e.name, "family": e.family, "objective": e.objective,
+             "parameters": e.default_parameters(), "origin": e.origin,
+             "description": e.description} for e in list_encoders()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [[r["name"], r["family"], r["objective"],
+              "-" if r["parameters"] is None else f"{r['parameters']:,}", r["description"]]
+             for r in rows]
+    print(tabulate(table, headers=["name", "family", "objective", "parameters (default)", "description"],
+                   tablefmt="github", maxcolwidths=[None, None, None, None, 70]))
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from benchbarcode.models.presets import get_preset
+    from benchbarcode.pretrain import pretrain
+    from benchbarcode.registry import get_encoder
+
+    entry = get_encoder(args.encoder)
+    if not entry.pretrainable:
+        raise UserError(f"encoder {args.encoder!r} is not pretrained by benchbarcode "
+                        "(pretrainable: mae, mlm, gpt)")
+    for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be >= 1")
+    if args.lr is not None and not args.lr > 0:
+        raise UserError("--lr must be > 0")
+    preset = get_preset(entry.objective, args.preset).with_overrides(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, max_len=args.max_length)
+    ds = _load(args)
+    meta = pretrain(entry.objective, preset, ds.pretraining_sequences(), args.out, seed=args.seed,
+                    data_identity=ds.identity(), preset_name=args.preset, encoder_name=args.encoder,
+                    resume=args.resume, overwrite=args.overwrite, device=args.device,
+                    checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+    if not args.quiet and meta is not None:
+        b = meta["budget"]
+        print(f"pretrained {args.encoder} ({args.preset}) -> {args.out}: {b['steps']} steps, "
+              f"{b['sequences']:,} sequences, {b['input_tokens']:,} tokens "
+              f"({b['encoder_tokens']:,} through the encoder), {b['flops']:.3g} FLOPs, "
+              f"{b['train_seconds']:.0f} s; final loss {meta['loss_history'][-1][1]:.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benchbarcode",
+        description="Benchmark suite for DNA-barcode encoders: pretrain or load an encoder, embed "
+                    "barcodes, evaluate frozen features, report.")
+    parser.add_argument("--version", action="version", version=f"benchbarcode {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = sub.add_parser("data", help="inspect and convert barcode data sets")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p = data_sub.add_parser("describe", help="records, species, genera, BINs per split; length, "
+                                             "cleaning and leakage reports")
+    _add_data_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=cmd_data_describe)
+    p = data_sub.add_parser("export", help="write the cleaned, split data in BIOSCAN-5M column format")
+    _add_data_options(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="output CSV (.csv or .csv.gz)")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(func=cmd_data_export)
+
+    p = sub.add_parser("encoders", help="list the registered encoders")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_encoders)
+
+    p = sub.add_parser("pretrain", help="pretrain an in-house encoder (mae, mlm, gpt) at a stated budget",
+                       description="Pretrain an in-house encoder on the pretraining corpus of SOURCE "
+                                   "(splits pretrain + other_heldout + train, never an evaluation "
+                                   "split). Runs unchanged under torchrun (DDP).")
+    p.add_argument("--encoder", required=True, metavar="NAME", help="mae, mlm or gpt")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (opens with transformers.AutoModel.from_pretrained)")
+    p.add_argument("--preset", default="tiny", metavar="P",
+                   help="tiny (CPU default), small, paper; mae also paper-light")
+    p.add_argument("--steps", type=int, metavar="N", help="optimiser steps (default: the preset's)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="global batch size (default: the preset's)")
+    p.add_argument("--lr", type=float, metavar="X", help="peak learning rate (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of weights, batches, masks (default 0)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="save a resumable checkpoint every N steps (default: a tenth of the run, >= 50)")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in DIR exactly")
+    p.add_argument("--overwrite", action="store_true", help="replace what DIR holds and start clean")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_pretrain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"benchbarcode: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("benchbarcode: interrupted (re-run with --resume where a command offers it)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The canonical barcode data set: load any SOURCE, clean it, split it, hash it, describe it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchbarcode.data.cleaning import LABEL_COLUMNS, SPLITS, CleaningReport, clean
+from benchbarcode.data.readers import RawTable, download_bioscan5m, find_bioscan5m_metadata, read_file
+from benchbarcode.data.splits import derive_splits, leakage_report, pretraining_mask
+from benchbarcode.errors import UserError
+
+DEFAULT_SIM_SIZE = 20_000
+
+
+@dataclass
+class BarcodeDataset:
+    """A cleaned, split barcode table with where it came from and what cleaning did.
+
+    ``table`` columns: processid (unique str), sequence (cleaned), order, family, genus, species,
+    bin (category, NA where missing), split (category over :data:`SPLITS`). ``extras`` holds the
+    other source columns, keyed by processid.
+    """
+
+    name: str
+    source: str
+    table: pd.DataFrame
+    extras: pd.DataFrame
+    cleaning: CleaningReport
+    split_origin: str  # "source" or "derived"
+    split_seed: int | None
+    reader: str
+    _hash: str | None = field(default=None, repr=False)
+
+    def content_hash(self) -> str:
+        """SHA-256 over the canonical table (ids, sequences, labels, splits), order included."""
+        if self._hash is None:
+            h = hashlib.sha256()
+            for col in ["processid", "sequence", *LABEL_COLUMNS, "split"]:
+                values = self.table[col].astype(object).where(self.table[col].notna(), "\x00NA")
+                h.update(col.encode())
+                h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+            self._hash = h.hexdigest()
+        return self._hash
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name not in SPLITS:
+            raise UserError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        return self.table.loc[self.table["split"].eq(name).to_numpy()].reset_index(drop=True)
+
+    def pretraining_sequences(self) -> list[str]:
+        """The pretraining corpus: pretrain + other_heldout + train; never an evaluation split."""
+        return self.table.loc[pretraining_mask(self.table), "sequence"].tolist()
+
+    def identity(self) -> dict:
+        """What identifies this data set in results and checkpoints."""
+        return {"name": self.name, "source": self.source, "content_hash": self.content_hash(),
+                "records": int(len(self.table)), "split_origin": self.split_origin,
+                "split_seed": self.split_seed,
+                "split_sizes": {s: int(n) for s, n in self.table["split"].value_counts(sort=False).items()}}
+
+
+def parse_sim_source(source: str) -> tuple[int, int]:
+    """``sim``, ``sim:SIZE`` or ``sim:SIZE:SEED`` -> (size, simulator seed)."""
+    parts = source.split(":")
+    try:
+        size = int(parts[1]) if len(parts) > 1 and parts[1] else DEFAULT_SIM_SIZE
+        sim_seed = int(parts[2]) if len(parts) > 2 else 0
+    except ValueError:
+        raise UserError(f"bad data source {source!r}: expected sim, sim:SIZE or sim:SIZE:SEED "
+                        "with whole numbers") from None
+    if len(parts) > 3 or size < 50:
+        raise UserError(f"bad data source {source!r}: expected sim, sim:SIZE or sim:SIZE:SEED "
+                        "with SIZE >= 50")
+    return size, sim_seed
+
+
+def _read_source(source: str, download: bool) -> tuple[RawTable, str]:
+    if source == "sim" or source.startswith("sim:"):
+        from benchbarcode.data.simulator import simulate
+
+        size, sim_seed = parse_sim_source(source)
+        frame = simulate(n_records=size, seed=sim_seed)
+        frame["_line"] = np.arange(1, len(frame) + 1)
+        return RawTable(frame, f"sim:{size}:{sim_seed}", "simulator", "sequence"), f"sim:{size}:{sim_seed}"
+    if source.startswith("bioscan5m:"):
+        directory = Path(source.split(":", 1)[1] or ".")
+        found = find_bioscan5m_metadata(directory)
+        if found is None:
+            if not download:
+                raise UserError(f"{directory}: no BIOSCAN_5M_Insect_Dataset_metadata file found; "
+                                "pass --download to fetch it (needs the bioscan-dataset package "
+                                "and network)")
+            found = download_bioscan5m(directory)
+        return read_file(found), "BIOSCAN-5M"
+    path = Path(source)
+    return read_file(path), path.name
+
+
+def load_barcodes(source: str = "sim", *, seed: int = 0, max_length: int = 660,
+                  on_bad: str = "error", unseen_fraction: float = 0.25,
+                  download: bool = False) -> BarcodeDataset:
+    """Read SOURCE (``sim``, ``sim:SIZE``, ``bioscan5m:DIR`` or a file path) into a data set.
+
+    ``seed`` only matters when the source has no ``split`` column and splits are derived.
+    """
+    raw, name = _read_source(source, download)
+    table, extras, report = clean(raw, max_length=max_length, on_bad=on_bad)
+    if "split" in table.columns:
+        origin, split_seed = "source", None
+    else:
+        table["split"] = derive_splits(table, seed=seed, unseen_fraction=unseen_fraction)
+        origin, split_seed = "derived", seed
+    return BarcodeDataset(name=name, source=source, table=table, extras=extras, cleaning=report,
+                          split_origin=origin, split_seed=split_seed, reader=raw.format)
+
+
+def describe(ds: BarcodeDataset) -> dict:
+    """Counts per split, length statistics, the cleaning report and the leakage report."""
+    t = ds.table
+    lengths = t["sequence"].str.len()
+    per_split = []
+    for name in SPLITS:
+        m = t["split"].eq(name).to_numpy()
+        if not m.any():
+            continue
+        sub = t.loc[m]
+        per_split.append({
+            "split": name, "records": int(m.sum()),
+            "unique_sequences": int(sub["sequence"].nunique()),
+            "species": int(sub["species"].nunique()), "genera": int(sub["genus"].nunique()),
+            "bins": int(sub["bin"].nunique()),
+            "median_length": float(lengths[m].median()),
+        })
+    return {
+        "data": ds.identity(),
+        "reader": ds.reader,
+        "totals": {"records": int(len(t)), "unique_sequences": int(t["sequence"].nunique()),
+                   "orders": int(t["order"].nunique()), "families": int(t["family"].nunique()),
+                   "genera": int(t["genus"].nunique()), "species": int(t["species"].nunique()),
+                   "bins": int(t["bin"].nunique())},
+        "length": {"min": int(lengths.min()) if len(t) else 0,
+                   "median": float(lengths.median()) if len(t) else 0.0,
+                   "mean": round(float(lengths.mean()), 1) if len(t) else 0.0,
+                   "max": int(lengths.max()) if len(t) else 0},
+        "splits": per_split,
+        "cleaning": ds.cleaning.to_dict(),
+        "leakage": leakage_report(t),
+    }

@@ -1,0 +1,133 @@
+"""Causal (next-k-mer) language-model pretraining with a GPT-2 encoder.
+
+Objective (``CausalForPretraining``)
+------------------------------------
+Inputs: k-mer ids ``[B, T]`` (``[MASK]`` = 0, ``[UNK]`` = 1, k-mer -> ``2 +
+index``), right-padded, with an attention mask. ``.encoder`` is a
+``transformers.GPT2Model`` run on the whole sequence with the attention mask
+and default position ids ``0..T-1`` (right padding with an attention mask is
+exact for causal attention: a valid position only attends to earlier, valid
+positions). The hidden state at position ``t`` predicts token ``t + 1``; the
+loss positions are those ``t`` with attention 1 whose next token is valid
+(attention 1 and not ``[UNK]``). Hidden states are gathered at those
+positions *before* the head (an untied ``Linear(n_embd, 4**k)``, applied after
+GPT-2's final LayerNorm), so no logits are computed elsewhere; label = next
+id - 2; mean cross-entropy. No masking is involved (``mask`` is accepted and
+ignored, for a uniform training loop).
+
+``forward`` returns ``{"loss", "n_predicted", "n_correct"}`` as the masked
+objectives do. ``save_encoder(dir)`` writes the ``GPT2Model`` alone;
+``transformers.AutoModel.from_pretrained(dir)`` reopens it (embed with
+``pooling="last"`` or ``"mean"``, see ``benchbarcode.models.pooling``).
+
+Config conventions: ``vocab_size = 4**k + 2``, ``n_positions = n_tokens``,
+``bos/eos/pad_token_id = None`` (no such tokens here), ``use_cache = False``
+(GPT-2 would otherwise build a KV cache on every training forward),
+``activation_function = "gelu"`` (as the BERT encoders; GPT-2's default
+``gelu_new`` is a slower tanh approximation), ``attn_implementation = "sdpa"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import GPT2Config, GPT2Model
+
+from benchbarcode.tokenizers import UNK_ID
+
+from .masking import _as_tensor
+from .mlm import N_SPECIAL, LinearCEHead, PretrainingModule, loss_dict, trim_padding
+
+__all__ = ["CausalForPretraining", "gpt2_encoder_config"]
+
+
+def gpt2_encoder_config(
+    k: int,
+    n_tokens: int,
+    layers: int,
+    heads: int,
+    hidden: int,
+    intermediate: int | None = None,
+    hidden_dropout: float = 0.1,
+    attention_dropout: float = 0.1,
+    attn_implementation: str = "sdpa",
+    **extra: Any,
+) -> GPT2Config:
+    """The ``GPT2Config`` of a causal k-mer encoder (conventions in the module docstring)."""
+    if hidden % heads:
+        raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
+    return GPT2Config(
+        vocab_size=4**k + N_SPECIAL,
+        n_positions=n_tokens,
+        n_embd=hidden,
+        n_layer=layers,
+        n_head=heads,
+        n_inner=intermediate if intermediate is not None else 4 * hidden,
+        activation_function="gelu",
+        resid_pdrop=hidden_dropout,
+        embd_pdrop=hidden_dropout,
+        attn_pdrop=attention_dropout,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=None,
+        use_cache=False,
+        attn_implementation=attn_implementation,
+        **extra,
+    )
+
+
+class CausalForPretraining(PretrainingModule):
+    """Next-k-mer prediction with a GPT-2 encoder (see the module docstring).
+
+    Attributes: ``encoder`` (``GPT2Model``), ``head`` (``LinearCEHead(n_embd, 4**k, bias=False)``).
+    """
+
+    def __init__(self, encoder_config: GPT2Config):
+        super().__init__()
+        self.n_classes = encoder_config.vocab_size - N_SPECIAL
+        self.encoder = GPT2Model(encoder_config)
+        self.head = LinearCEHead(encoder_config.n_embd, self.n_classes, bias=False)
+        nn.init.normal_(self.head.weight, std=encoder_config.initializer_range)
+
+    @classmethod
+    def from_sizes(
+        cls,
+        k: int,
+        n_tokens: int,
+        layers: int,
+        heads: int,
+        hidden: int,
+        intermediate: int | None = None,
+        *,
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        **objective_kwargs: Any,
+    ) -> "CausalForPretraining":
+        """Build from sizes (no objective-specific options)."""
+        cfg = gpt2_encoder_config(
+            k, n_tokens, layers, heads, hidden, intermediate,
+            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
+        )
+        return cls(cfg, **objective_kwargs)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``input_ids``/``attention_mask``: ``[B, T]``; ``mask`` ignored; returns ``{loss, n_predicted, n_correct}``."""
+        device = self.head.weight.device
+        input_ids = _as_tensor(input_ids, device=device)
+        attention_mask = _as_tensor(attention_mask, device=device)
+        input_ids, attention_mask = trim_padding(input_ids, attention_mask, attention_mask=attention_mask)
+
+        attn = attention_mask.bool()
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        next_valid = attn[:, 1:] & (input_ids[:, 1:] != UNK_ID)
+        sel = attn[:, :-1] & next_valid  # [B, T-1]: position t predicts t + 1
+        labels = input_ids[:, 1:][sel] - N_SPECIAL
+        loss_sum, n_correct = self.head(hidden[:, :-1][sel], labels)
+        return loss_dict(loss_sum, n_correct, labels.shape[0])

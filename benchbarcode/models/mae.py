@@ -1,0 +1,237 @@
+"""BarcodeMAE-style masked autoencoder (MAE) pretraining.
+
+Objective (``MAEForPretraining``)
+---------------------------------
+Inputs: k-mer ids ``[B, T]`` (``[MASK]`` = 0, ``[UNK]`` = 1, k-mer -> ``2 + index``),
+attention mask ``[B, T]`` and bool ``mask`` ``[B, T]`` of hidden positions
+(``benchbarcode.models.masking.sample_mask``). Positions that are padding or
+``[UNK]`` are never treated as hidden (they have no label); they stay visible
+to the encoder if they have attention 1.
+
+1. **Encoder on the visible tokens only.** ``visible = attention & ~mask``.
+   In each row the visible tokens are packed to the left, keeping their
+   order (a stable sort of ``~visible``), and run through ``.encoder`` (a
+   ``transformers.BertModel`` without pooler) with their *original* position
+   ids (``position_ids=`` the index each token had in the full sequence). The
+   encoder input has length ``L = max_b(#visible_b)``; the tail of shorter rows
+   is padding (``UNK_ID``, attention 0). The encoder therefore never sees
+   ``MASK_ID`` and costs ``O(L)`` instead of ``O(T)`` per row — the source of
+   the MAE speed-up over MLM. This is exactly the computation the encoder does
+   at inference on a full sequence, restricted to a subset of positions.
+2. **Back to the full grid.** The encoder outputs of the visible tokens are
+   projected to the decoder width (``.proj``: ``Linear``, or ``Identity``
+   when the widths are equal) and scattered back to their original
+   positions of a ``[B, T, D_dec]`` tensor; every other slot holds the
+   decoder's learned ``[MASK]`` embedding
+   (``decoder.embeddings.word_embeddings.weight[MASK_ID]``; the decoder's
+   word-embedding table has just the ``MASK_ID`` row(s) and is used for
+   nothing else).
+3. **Decoder.** ``.decoder`` is a second, usually smaller ``BertModel`` run
+   with ``inputs_embeds=`` that tensor and the original attention mask; its own
+   ``BertEmbeddings`` add its learned absolute position embeddings (positions
+   ``0..T-1``) and apply LayerNorm + dropout.
+4. **Loss.** Decoder states are gathered at the hidden positions *first*
+   (``hidden[mask]``, ``n_masked`` rows), then ``.head``, a ``Linear(D_dec,
+   4**k)`` (BarcodeMAE's decoder is a ``BertForTokenClassification``, i.e. a
+   linear classifier on the decoder states; its classifier dropout is not
+   reproduced), predicts the ``4**k`` k-mer classes (label = id - 2); mean
+   cross-entropy over the hidden positions.
+
+``forward`` returns ``{"loss", "n_predicted", "n_correct"}`` (mean loss with
+grad, 0 if nothing is hidden; detached int64 counts of predicted positions and
+top-1 hits). All of it is vectorised, with no Python loop over the batch.
+
+Only ``.encoder`` is kept: ``save_encoder(dir)`` writes ``config.json`` +
+``model.safetensors``, reopened by ``transformers.AutoModel.from_pretrained``
+as a ``BertModel`` that is run on full, unmasked sequences.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from benchbarcode.tokenizers import MASK_ID, UNK_ID
+
+from .masking import _as_tensor, sample_mask
+from .mlm import N_SPECIAL, LinearCEHead, PretrainingModule, bert_encoder_config, loss_dict, trim_padding
+
+__all__ = ["MAEForPretraining", "light_decoder_sizes"]
+
+
+def light_decoder_sizes(hidden: int, heads: int) -> dict[str, int]:
+    """The "light" decoder for an encoder of width ``hidden`` with ``heads`` heads.
+
+    One layer, half the encoder width, FFN 4x its width, and as many heads as
+    keep the encoder's head dimension (but never a head dimension below 32,
+    nor fewer than one head).
+    """
+    dec_hidden = max(1, hidden // 2)
+    head_dim = max(hidden // heads, 32)
+    dec_heads = max(1, dec_hidden // head_dim)
+    while dec_hidden % dec_heads:
+        dec_heads -= 1
+    return {
+        "decoder_layers": 1,
+        "decoder_hidden": dec_hidden,
+        "decoder_heads": dec_heads,
+        "decoder_intermediate": 4 * dec_hidden,
+    }
+
+
+class MAEForPretraining(PretrainingModule):
+    """BarcodeMAE: encoder on visible tokens, light decoder reconstructs the hidden k-mers.
+
+    Parameters
+    ----------
+    encoder_config:
+        ``BertConfig`` of the encoder (``vocab_size = 4**k + 2``).
+    decoder_layers, decoder_heads, decoder_hidden, decoder_intermediate:
+        Decoder shape; ``None`` copies the encoder's (``decoder_intermediate``
+        defaults to ``4 * decoder_hidden``). Activation, LayerNorm eps and
+        ``max_position_embeddings`` follow the encoder config.
+    decoder_dropout:
+        Hidden and attention dropout of the decoder; ``None`` (default) uses
+        the encoder's ``hidden_dropout_prob`` / ``attention_probs_dropout_prob``.
+        (On CPU, dropout is a sizeable share of the light decoder's cost.)
+    mask_ratio:
+        Ratio used by ``forward`` when ``mask`` is not given.
+
+    Attributes: ``encoder`` and ``decoder`` (``BertModel``, no pooler), ``proj``,
+    ``head`` (``LinearCEHead(decoder_hidden, 4**k)``: an ``nn.Linear`` whose
+    ``head(rows, labels)`` fuses the projection with the cross-entropy).
+    """
+
+    def __init__(
+        self,
+        encoder_config: BertConfig,
+        decoder_layers: int | None = None,
+        decoder_heads: int | None = None,
+        decoder_hidden: int | None = None,
+        decoder_intermediate: int | None = None,
+        decoder_dropout: float | None = None,
+        mask_ratio: float = 0.5,
+    ):
+        super().__init__()
+        enc = encoder_config
+        self.mask_ratio = mask_ratio
+        self.n_classes = enc.vocab_size - N_SPECIAL
+        decoder_layers = enc.num_hidden_layers if decoder_layers is None else decoder_layers
+        decoder_hidden = enc.hidden_size if decoder_hidden is None else decoder_hidden
+        decoder_heads = enc.num_attention_heads if decoder_heads is None else decoder_heads
+        decoder_intermediate = 4 * decoder_hidden if decoder_intermediate is None else decoder_intermediate
+        if decoder_hidden % decoder_heads:
+            raise ValueError(f"decoder_hidden ({decoder_hidden}) must be a multiple of decoder_heads ({decoder_heads})")
+        decoder_config = BertConfig(
+            vocab_size=MASK_ID + 1,  # only the [MASK] row is ever used
+            hidden_size=decoder_hidden,
+            num_hidden_layers=decoder_layers,
+            num_attention_heads=decoder_heads,
+            intermediate_size=decoder_intermediate,
+            hidden_act=enc.hidden_act,
+            hidden_dropout_prob=enc.hidden_dropout_prob if decoder_dropout is None else decoder_dropout,
+            attention_probs_dropout_prob=(
+                enc.attention_probs_dropout_prob if decoder_dropout is None else decoder_dropout
+            ),
+            max_position_embeddings=enc.max_position_embeddings,
+            type_vocab_size=1,
+            layer_norm_eps=enc.layer_norm_eps,
+            initializer_range=enc.initializer_range,
+            pad_token_id=None,
+            attn_implementation=enc._attn_implementation,
+        )
+        self.encoder = BertModel(enc, add_pooling_layer=False)
+        self.decoder = BertModel(decoder_config, add_pooling_layer=False)
+        if enc.hidden_size == decoder_hidden:
+            self.proj = nn.Identity()
+        else:
+            self.proj = nn.Linear(enc.hidden_size, decoder_hidden)
+            nn.init.normal_(self.proj.weight, std=enc.initializer_range)
+            nn.init.zeros_(self.proj.bias)
+        self.head = LinearCEHead(decoder_hidden, self.n_classes)
+        nn.init.normal_(self.head.weight, std=enc.initializer_range)
+        nn.init.zeros_(self.head.bias)
+
+    @classmethod
+    def from_sizes(
+        cls,
+        k: int,
+        n_tokens: int,
+        layers: int,
+        heads: int,
+        hidden: int,
+        intermediate: int | None = None,
+        *,
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        light: bool = False,
+        **objective_kwargs: Any,
+    ) -> "MAEForPretraining":
+        """Build from sizes.
+
+        ``objective_kwargs``: ``decoder_layers``, ``decoder_heads``,
+        ``decoder_hidden``, ``decoder_intermediate``, ``decoder_dropout``,
+        ``mask_ratio``. Without them the decoder is as wide and deep as the
+        encoder (paper shape); ``light=True`` gives
+        ``light_decoder_sizes(hidden, heads)`` (1 layer, half width, head dim
+        kept), any explicit ``decoder_*`` still overriding it.
+        """
+        cfg = bert_encoder_config(
+            k, n_tokens, layers, heads, hidden, intermediate,
+            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
+        )
+        if light:
+            objective_kwargs = {**light_decoder_sizes(hidden, heads), **objective_kwargs}
+        return cls(cfg, **objective_kwargs)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``input_ids``/``attention_mask``/``mask``: ``[B, T]``; returns ``{loss, n_predicted, n_correct}``."""
+        device = self.head.weight.device
+        input_ids = _as_tensor(input_ids, device=device)
+        attention_mask = _as_tensor(attention_mask, device=device)
+        if mask is None:
+            mask = sample_mask(input_ids, attention_mask, self.mask_ratio)
+        mask = _as_tensor(mask, device=device).bool()
+        input_ids, mask, attention_mask = trim_padding(input_ids, mask, attention_mask, attention_mask=attention_mask)
+        B, T = input_ids.shape
+
+        attn = attention_mask.bool()
+        mask = mask & attn & (input_ids != UNK_ID)
+        visible = attn & ~mask
+
+        # 1. pack the visible tokens to the left (stable), keep original positions
+        n_vis = visible.sum(dim=1)
+        L = max(int(n_vis.max().item()) if B else 0, 1)
+        order = torch.sort((~visible).to(torch.uint8), dim=1, stable=True).indices[:, :L]  # [B, L]
+        enc_attn = torch.arange(L, device=device)[None, :] < n_vis[:, None]  # [B, L]
+        enc_ids = input_ids.gather(1, order).masked_fill(~enc_attn, UNK_ID)
+        enc_hidden = self.encoder(
+            input_ids=enc_ids,
+            attention_mask=enc_attn.to(attention_mask.dtype),
+            position_ids=order,
+        ).last_hidden_state  # [B, L, D_enc]
+
+        # 2. project, put every visible row back at its original position and the
+        #    decoder's [MASK] embedding everywhere else: one index_select from the
+        #    table [projected packed rows; mask token] (row B*L is the mask token)
+        projected = self.proj(enc_hidden).reshape(B * L, -1)
+        # under autocast the projected rows may be bf16 while the embedding table is fp32
+        mask_token = self.decoder.embeddings.word_embeddings.weight[MASK_ID].to(projected.dtype)
+        table = torch.cat([projected, mask_token[None]], dim=0)
+        rank = visible.cumsum(dim=1) - 1  # slot of each visible token in its packed row
+        src = torch.where(visible, torch.arange(B, device=device)[:, None] * L + rank, B * L)
+        dec_in = table.index_select(0, src.reshape(-1)).view(B, T, -1)
+
+        # 3. decoder over the full grid, 4. head on the hidden positions only
+        dec_hidden = self.decoder(inputs_embeds=dec_in, attention_mask=attention_mask).last_hidden_state
+        labels = input_ids[mask] - N_SPECIAL
+        loss_sum, n_correct = self.head(dec_hidden[mask], labels)
+        return loss_dict(loss_sum, n_correct, labels.shape[0])

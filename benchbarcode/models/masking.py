@@ -1,0 +1,89 @@
+"""Random token masking shared by the masked pretraining objectives.
+
+``sample_mask`` chooses which k-mer tokens an objective hides:
+
+* **maskable** positions are those with ``attention_mask == 1`` *and*
+  ``input_ids != UNK_ID``: padding and ``[UNK]`` (k-mers holding an ``N`` or
+  another non-ACGT character) are never selected, because they have no k-mer
+  label to predict;
+* in row ``b`` with ``n_b`` maskable positions exactly
+  ``m_b = round(ratio * n_b)`` of them are selected (``torch.round``, i.e.
+  half to even), raised to ``1`` when ``n_b >= 1`` and ``ratio > 0`` and
+  capped at ``n_b``; every ``m_b``-subset is equally likely;
+* it is vectorised: one uniform score per position (non-maskable positions
+  get a score above every maskable one), the positions are ranked by score
+  with an argsort, and the ``m_b`` lowest ranks are taken;
+* it is deterministic given a seeded ``torch.Generator`` (the scores are drawn
+  on the generator's device, then moved to the device of ``input_ids``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from benchbarcode.tokenizers import UNK_ID
+
+__all__ = ["maskable_positions", "sample_mask"]
+
+
+def _as_tensor(x, device=None) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    return torch.as_tensor(x, device=device)
+
+
+def maskable_positions(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Bool ``[B, T]``: attention 1 and not ``[UNK]`` (the positions that have a k-mer label)."""
+    input_ids = _as_tensor(input_ids)
+    attention_mask = _as_tensor(attention_mask, device=input_ids.device)
+    return attention_mask.bool() & (input_ids != UNK_ID)
+
+
+def sample_mask(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    ratio: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Select ``round(ratio * n_maskable)`` maskable positions per row, uniformly at random.
+
+    Parameters
+    ----------
+    input_ids, attention_mask:
+        ``[B, T]`` integer tensors (numpy arrays are accepted too).
+    ratio:
+        Fraction of the maskable positions to select, in ``[0, 1]``.
+    generator:
+        Optional ``torch.Generator``; with a seeded generator the result is
+        reproducible.
+
+    Returns
+    -------
+    torch.Tensor
+        Bool ``[B, T]`` on the device of ``input_ids``; ``True`` = selected.
+        Never ``True`` at padding (attention 0) or ``[UNK]`` positions.
+    """
+    if not 0.0 <= float(ratio) <= 1.0:
+        raise ValueError(f"ratio must be in [0, 1], got {ratio}")
+    input_ids = _as_tensor(input_ids)
+    if input_ids.ndim != 2:
+        raise ValueError(f"input_ids must be [B, T], got shape {tuple(input_ids.shape)}")
+    maskable = maskable_positions(input_ids, attention_mask)
+    B, T = maskable.shape
+    device = input_ids.device
+
+    n = maskable.sum(dim=1)  # [B]
+    m = torch.round(n.to(torch.float64) * float(ratio)).to(torch.long)
+    if ratio > 0:
+        m = torch.maximum(m, (n >= 1).to(torch.long))
+    m = torch.minimum(m, n)
+
+    gen_device = generator.device if generator is not None else device
+    scores = torch.rand((B, T), generator=generator, device=gen_device).to(device)
+    # Non-maskable positions sort after every maskable one (rand is in [0, 1)).
+    scores = scores.masked_fill(~maskable, 2.0)
+    order = scores.argsort(dim=1)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(T, device=device).expand(B, T))
+    return ranks < m[:, None]

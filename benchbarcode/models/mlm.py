@@ -1,0 +1,362 @@
+"""BarcodeBERT-style masked language modelling (MLM) pretraining.
+
+Objective (``MLMForPretraining``)
+---------------------------------
+Inputs are k-mer token ids ``[B, T]`` (``benchbarcode.tokenizers``: ``[MASK]`` =
+0, ``[UNK]`` = 1, k-mer ``w`` -> ``2 + index(w)``) with an attention mask and a
+bool ``mask`` of selected positions (``benchbarcode.models.masking.sample_mask``,
+which never selects padding or ``[UNK]``).
+
+1. Every selected position is replaced by ``MASK_ID`` (no 80/10/10 split, as
+   in BarcodeBERT); the whole padded sequence runs through the encoder, a
+   ``transformers.BertModel`` without pooler, with the attention mask and the
+   default position ids ``0..T-1``.
+2. The loss positions are gathered *before* the head, so the vocabulary
+   projection is computed only where the loss needs it:
+
+   * ``loss_on="masked"`` (default): the selected positions;
+   * ``loss_on="all"``: every valid non-``[UNK]`` position (attention 1 and id
+     != ``UNK_ID``), masked or not, as in BarcodeBERT's BIOSCAN-5M
+     configuration.
+
+3. The head (dense -> GELU -> LayerNorm -> Linear, BERT's MLM head, untied)
+   gives ``4**k`` logits; the label of a k-mer token is ``id - 2``; the loss is
+   the mean cross-entropy over the loss positions. The last Linear is fused
+   with the cross-entropy (``linear_cross_entropy``: logits a chunk of rows at
+   a time, gradients computed in the same pass), as in the other objectives.
+
+``forward`` returns ``{"loss", "n_predicted", "n_correct"}``: the mean loss
+(a scalar tensor with grad; 0 when nothing is predicted) and two detached
+int64 scalar tensors counting the predicted positions and the top-1 hits.
+
+Only ``.encoder`` is the artefact of pretraining: ``save_encoder(dir)`` writes
+``config.json`` + ``model.safetensors`` that ``transformers.AutoModel.from_pretrained``
+reopens as a ``BertModel``.
+
+Shared pieces used by the other objectives also live here:
+``bert_encoder_config`` (config conventions), ``linear_cross_entropy`` /
+``LinearCEHead`` (fused, chunked output projection + cross-entropy),
+``PredictionHead``, ``PretrainingModule`` (``encoder_parameters`` /
+``save_encoder``).
+
+Config conventions (``bert_encoder_config``)
+--------------------------------------------
+* ``vocab_size = 4**k + 2``; ``max_position_embeddings = n_tokens``.
+* ``pad_token_id = None``: with BERT's default ``pad_token_id = 0`` the
+  ``[MASK]`` embedding (id 0) would be frozen at zero. Padding is handled by
+  the attention mask alone; padded slots carry ``UNK_ID``, but ``[UNK]`` also
+  occurs inside sequences (k-mers holding an ``N``), so it gets a trainable
+  embedding rather than a frozen ``padding_idx`` row.
+* ``attn_implementation="sdpa"`` explicitly (it is also transformers 5's
+  default): ``torch.nn.functional.scaled_dot_product_attention`` with a
+  boolean padding mask built by ``transformers.masking_utils``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from benchbarcode.tokenizers import MASK_ID, UNK_ID
+
+from .masking import _as_tensor, sample_mask
+
+__all__ = [
+    "MLMForPretraining",
+    "LinearCEHead",
+    "PredictionHead",
+    "linear_cross_entropy",
+    "PretrainingModule",
+    "bert_encoder_config",
+    "N_SPECIAL",
+]
+
+#: Number of special tokens before the k-mer ids ([MASK], [UNK]); label = id - N_SPECIAL.
+N_SPECIAL = 2
+
+
+def bert_encoder_config(
+    k: int,
+    n_tokens: int,
+    layers: int,
+    heads: int,
+    hidden: int,
+    intermediate: int | None = None,
+    hidden_dropout: float = 0.1,
+    attention_dropout: float = 0.1,
+    attn_implementation: str = "sdpa",
+    **extra: Any,
+) -> BertConfig:
+    """The ``BertConfig`` of a k-mer encoder (see the module docstring for the conventions)."""
+    if hidden % heads:
+        raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
+    return BertConfig(
+        vocab_size=4**k + N_SPECIAL,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate if intermediate is not None else 4 * hidden,
+        hidden_act="gelu",
+        hidden_dropout_prob=hidden_dropout,
+        attention_probs_dropout_prob=attention_dropout,
+        max_position_embeddings=n_tokens,
+        type_vocab_size=1,
+        pad_token_id=None,
+        attn_implementation=attn_implementation,
+        **extra,
+    )
+
+
+def _rows_per_chunk(n_classes: int) -> int:
+    """Rows per chunk so that one chunk of fp32 logits stays around 8 MiB."""
+    return max(16, (1 << 21) // max(int(n_classes), 1))
+
+
+def _linear_ce_chunks(x, weight, bias, labels, chunk, need_gx, need_gw, need_gb):
+    """Core of ``linear_cross_entropy``: summed CE, top-1 hits and (optionally) the gradients of the sum."""
+    n = x.shape[0]
+    dt = torch.promote_types(x.dtype, weight.dtype)
+    w = weight.to(dt)
+    b = bias.to(dt) if bias is not None else None
+    loss = torch.zeros((), dtype=torch.float32, device=x.device)
+    n_correct = torch.zeros((), dtype=torch.long, device=x.device)
+    gx = torch.empty_like(x) if need_gx else None
+    gw = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_gw else None
+    gb = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if need_gb else None
+    need_grad = need_gx or need_gw or need_gb
+    for start in range(0, n, chunk):
+        xc = x[start : start + chunk].to(dt)
+        lc = labels[start : start + chunk, None]
+        z = (torch.addmm(b, xc, w.t()) if b is not None else xc @ w.t()).float()  # [c, C] logits
+        m = z.amax(dim=1, keepdim=True)
+        zl = z.gather(1, lc)
+        n_correct += (zl >= m).sum()
+        z.sub_(m).exp_()
+        ssum = z.sum(dim=1, keepdim=True)
+        loss += (ssum.log() + m - zl).sum()
+        if not need_grad:
+            continue
+        z.div_(ssum)  # softmax
+        z.scatter_add_(1, lc, torch.full_like(zl, -1.0))  # d(sum CE)/d logits = softmax - onehot
+        if need_gb:
+            gb += z.sum(dim=0)
+        if need_gx:
+            gx[start : start + chunk] = z.to(dt) @ w
+        if need_gw:
+            gw.addmm_(z.t(), xc.float())
+    if gw is not None:
+        gw = gw.to(weight.dtype)
+    if gb is not None:
+        gb = gb.to(bias.dtype)
+    return loss, n_correct, gx, gw, gb
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, labels, chunk):
+        need_gx, need_gw, need_gb = ctx.needs_input_grad[:3]
+        loss, n_correct, gx, gw, gb = _linear_ce_chunks(x, weight, bias, labels, chunk, need_gx, need_gw, need_gb)
+        ctx.save_for_backward(gx, gw, gb)
+        ctx.mark_non_differentiable(n_correct)
+        return loss, n_correct
+
+    @staticmethod
+    def backward(ctx, g_loss, _g_correct):
+        gx, gw, gb = ctx.saved_tensors
+        return (
+            None if gx is None else gx * g_loss,
+            None if gw is None else gw * g_loss,
+            None if gb is None else gb * g_loss,
+            None,
+            None,
+        )
+
+
+def linear_cross_entropy(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    labels: torch.Tensor,
+    chunk_rows: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy of ``x @ weight.T + bias`` against ``labels``, and the top-1 hits.
+
+    Equal to ``F.cross_entropy(F.linear(x, weight, bias), labels, reduction="sum")``
+    (softmax in float32), but the ``[N, n_classes]`` logits are produced a chunk
+    of rows at a time (about 8 MiB each) and the gradients with respect to ``x``,
+    ``weight`` and ``bias`` are computed in the same pass (softmax - one-hot), so
+    no full logits / log-softmax / gradient tensors are ever materialised. On
+    CPU that roughly halves the head + loss time for ``4**k = 4096`` classes, and
+    memory no longer grows with ``N * 4**k`` (which matters for k = 8). The
+    gradients are kept for ``backward`` (first-order autograd only; under
+    ``torch.no_grad`` they are not computed).
+
+    Returns ``(loss_sum, n_correct)``: a float32 scalar with grad, and a detached
+    int64 count of rows whose label logit equals the row maximum (top-1; an exact
+    tie counts as correct).
+    """
+    labels = labels.to(device=x.device, dtype=torch.long)
+    chunk = int(chunk_rows) if chunk_rows else _rows_per_chunk(weight.shape[0])
+    tracked = [t for t in (x, weight, bias) if t is not None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tracked):
+        return _LinearCrossEntropy.apply(x, weight, bias, labels, chunk)
+    loss, n_correct, _, _, _ = _linear_ce_chunks(x, weight, bias, labels, chunk, False, False, False)
+    return loss, n_correct
+
+
+class LinearCEHead(nn.Linear):
+    """``nn.Linear`` to the k-mer classes whose ``forward(x, labels)`` returns the loss directly.
+
+    ``head(x)`` gives logits (as ``nn.Linear``); ``head(x, labels)`` gives
+    ``(loss_sum, n_correct)`` via ``linear_cross_entropy`` (no full logits).
+    """
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        if labels is None:
+            return super().forward(x)
+        return linear_cross_entropy(x, self.weight, self.bias, labels)
+
+
+class PredictionHead(nn.Module):
+    """BERT's MLM head: ``Linear(d, d) -> GELU -> LayerNorm -> Linear(d, n_classes)``.
+
+    It is applied to already-gathered rows ``[N, d]`` (only the positions the loss
+    needs). ``head(x)`` returns logits; ``head(x, labels)`` returns
+    ``(loss_sum, n_correct)`` with the last projection fused into the loss
+    (``LinearCEHead``).
+    """
+
+    def __init__(self, hidden: int, n_classes: int, layer_norm_eps: float = 1e-12, initializer_range: float = 0.02):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.act = nn.GELU()
+        self.LayerNorm = nn.LayerNorm(hidden, eps=layer_norm_eps)
+        self.decoder = LinearCEHead(hidden, n_classes)
+        for lin in (self.dense, self.decoder):
+            nn.init.normal_(lin.weight, std=initializer_range)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        return self.decoder(self.LayerNorm(self.act(self.dense(x))), labels)
+
+
+def loss_dict(loss_sum: torch.Tensor, n_correct: torch.Tensor, n: int) -> dict[str, torch.Tensor]:
+    """``{"loss": mean CE (0 when n == 0), "n_predicted", "n_correct"}`` (counts: detached int64 scalars)."""
+    n_t = torch.tensor(n, dtype=torch.long, device=loss_sum.device)
+    return {"loss": loss_sum / max(n, 1), "n_predicted": n_t, "n_correct": n_correct.detach()}
+
+
+def trim_padding(*tensors: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Drop trailing columns where no row has attention (the loss is unchanged, compute shrinks)."""
+    T = attention_mask.shape[1]
+    cols = attention_mask.any(dim=0)
+    last = int(torch.nonzero(cols).max().item()) + 1 if bool(cols.any()) else 1
+    if last == T:
+        return tensors
+    return tuple(t[:, :last] for t in tensors)
+
+
+class PretrainingModule(nn.Module):
+    """Common API: ``.encoder``, ``encoder_parameters()``, ``save_encoder(dir)``."""
+
+    encoder: nn.Module
+
+    def encoder_parameters(self) -> int:
+        """Number of parameters of the encoder alone (what is kept after pretraining)."""
+        return sum(p.numel() for p in self.encoder.parameters())
+
+    def save_encoder(self, directory: str | os.PathLike) -> None:
+        """Write the encoder as ``config.json`` + ``model.safetensors`` (reopens with ``AutoModel``).
+
+        Note: ``transformers.AutoModel.from_pretrained(dir)`` builds a BERT
+        encoder as ``BertModel(config)`` *with* its default pooler, which is not
+        in the checkpoint: it is freshly initialised (the load report lists
+        ``pooler.dense.*`` as MISSING). ``last_hidden_state`` and everything in
+        ``benchbarcode.models.pooling`` are unaffected; pass
+        ``add_pooling_layer=False`` to ``from_pretrained`` to avoid it.
+        """
+        os.makedirs(directory, exist_ok=True)
+        self.encoder.save_pretrained(directory)
+
+
+class MLMForPretraining(PretrainingModule):
+    """BarcodeBERT: masked-token prediction with a BERT encoder (see the module docstring).
+
+    Parameters
+    ----------
+    encoder_config:
+        ``BertConfig`` of the encoder (``vocab_size`` must be ``4**k + 2``).
+    loss_on:
+        ``"masked"`` (loss on the selected positions) or ``"all"`` (loss on every
+        valid non-``[UNK]`` position).
+    mask_ratio:
+        Ratio used by ``forward`` when ``mask`` is not given.
+
+    Attributes: ``encoder`` (``BertModel``, no pooler), ``head`` (``PredictionHead``).
+    """
+
+    def __init__(self, encoder_config: BertConfig, loss_on: str = "masked", mask_ratio: float = 0.5):
+        super().__init__()
+        if loss_on not in ("masked", "all"):
+            raise ValueError(f"loss_on must be 'masked' or 'all', got {loss_on!r}")
+        self.loss_on = loss_on
+        self.mask_ratio = mask_ratio
+        self.n_classes = encoder_config.vocab_size - N_SPECIAL
+        self.encoder = BertModel(encoder_config, add_pooling_layer=False)
+        self.head = PredictionHead(
+            encoder_config.hidden_size,
+            self.n_classes,
+            encoder_config.layer_norm_eps,
+            encoder_config.initializer_range,
+        )
+
+    @classmethod
+    def from_sizes(
+        cls,
+        k: int,
+        n_tokens: int,
+        layers: int,
+        heads: int,
+        hidden: int,
+        intermediate: int | None = None,
+        *,
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        **objective_kwargs: Any,
+    ) -> "MLMForPretraining":
+        """Build from sizes; ``objective_kwargs``: ``loss_on``, ``mask_ratio``."""
+        cfg = bert_encoder_config(
+            k, n_tokens, layers, heads, hidden, intermediate,
+            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
+        )
+        return cls(cfg, **objective_kwargs)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``input_ids``/``attention_mask``/``mask``: ``[B, T]``; returns ``{loss, n_predicted, n_correct}``."""
+        device = self.head.decoder.weight.device
+        input_ids = _as_tensor(input_ids, device=device)
+        attention_mask = _as_tensor(attention_mask, device=device)
+        if mask is None:
+            mask = sample_mask(input_ids, attention_mask, self.mask_ratio)
+        mask = _as_tensor(mask, device=device).bool()
+        input_ids, mask, attention_mask = trim_padding(input_ids, mask, attention_mask, attention_mask=attention_mask)
+
+        attn = attention_mask.bool()
+        mask = mask & attn
+        masked_ids = input_ids.masked_fill(mask, MASK_ID)
+        hidden = self.encoder(input_ids=masked_ids, attention_mask=attention_mask).last_hidden_state
+
+        valid = attn & (input_ids != UNK_ID)
+        sel = mask & valid if self.loss_on == "masked" else valid
+        labels = input_ids[sel] - N_SPECIAL
+        loss_sum, n_correct = self.head(hidden[sel], labels)
+        return loss_dict(loss_sum, n_correct, labels.shape[0])

@@ -1,0 +1,432 @@
+"""Pretraining loop shared by every in-house objective (MAE, MLM, causal).
+
+* AdamW with a one-cycle learning rate (linear warm-up, cosine annealing to 1 % of the peak),
+  gradient clipping, random offset augmentation (0..k-1 bases dropped), bf16 autocast on CUDA.
+* Every random choice (batch order, offsets, masks, dropout) is a pure function of
+  ``(seed, step, rank)``, so ``resume`` continues exactly: the loss curve equals an
+  uninterrupted run with the same seed.
+* Runs unchanged under ``torchrun`` (DDP; gloo on CPU, NCCL on GPU): the global batch is split
+  across ranks, only rank 0 writes, and the ranks' final parameters are compared.
+* ``DIR`` gets ``config.json`` + ``model.safetensors`` (the encoder alone, which
+  ``transformers.AutoModel.from_pretrained(DIR)`` opens) and ``benchbarcode.json`` (tokenizer,
+  objective, preset, the stated budget, loss history, seed, versions, data identity), written
+  last, so its presence marks a complete run. ``DIR/checkpoint/`` holds the resumable state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from benchbarcode import __version__
+from benchbarcode.errors import UserError
+from benchbarcode.fileio import atomic_path, write_json_atomic
+from benchbarcode.models import CausalForPretraining, MAEForPretraining, MLMForPretraining, sample_mask
+from benchbarcode.models.presets import Preset
+from benchbarcode.tokenizers import KmerTokenizer
+
+META_FILE = "benchbarcode.json"
+CHECKPOINT_DIR = "checkpoint"
+FORMAT_VERSION = 1
+
+
+def build_model(objective: str, preset: Preset) -> torch.nn.Module:
+    """The pretraining module of ``objective`` shaped by ``preset`` (weights from torch's RNG)."""
+    n_tokens = KmerTokenizer(preset.k, max_len=preset.max_len).n_tokens
+    sizes = dict(k=preset.k, n_tokens=n_tokens, layers=preset.layers, heads=preset.heads,
+                 hidden=preset.hidden, intermediate=preset.intermediate,
+                 hidden_dropout=preset.dropout, attention_dropout=preset.dropout)
+    if objective == "mae":
+        return MAEForPretraining.from_sizes(**sizes, mask_ratio=preset.mask_ratio, **preset.decoder)
+    if objective == "mlm":
+        return MLMForPretraining.from_sizes(**sizes, mask_ratio=preset.mask_ratio, loss_on=preset.loss_on)
+    if objective == "causal":
+        return CausalForPretraining.from_sizes(**sizes)
+    raise UserError(f"unknown objective {objective!r}")
+
+
+def one_cycle_lr(step: int, preset: Preset) -> float:
+    """Learning rate at ``step`` (0-based): linear warm-up, then cosine down to 1 % of the peak."""
+    peak, warm = preset.lr, min(preset.warmup_steps, preset.steps)
+    if step < warm:
+        return peak * (step + 1) / warm
+    progress = (step - warm) / max(1, preset.steps - warm)
+    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
+# ----------------------------------------------------------------------------- distributed
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> Dist:
+    """Join the torchrun process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as tdist
+
+    if not tdist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        tdist.init_process_group(backend=backend)
+    return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def resolve_device(device: str, dist: Dist) -> str:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda requested but no CUDA device is available")
+        device = f"cuda:{dist.local_rank}"
+    return device
+
+
+# ----------------------------------------------------------------------------- data order
+class BatchPlan:
+    """Which sequences and offsets form each step's global batch: a pure function of the step."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, k: int):
+        if n == 0:
+            raise UserError("the pretraining corpus is empty (splits pretrain, other_heldout, train)")
+        self.n, self.batch_size, self.seed, self.k = n, batch_size, seed, k
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, 1, epoch]).permutation(self.n)}
+        return self._perms[epoch]
+
+    def indices(self, step: int) -> np.ndarray:
+        pos = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        out = np.empty(self.batch_size, dtype=np.int64)
+        for epoch in np.unique(pos // self.n):
+            sel = pos // self.n == epoch
+            out[sel] = self._perm(int(epoch))[pos[sel] % self.n]
+        return out
+
+    def offsets(self, step: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, 2, step]).integers(0, self.k, size=self.batch_size)
+
+
+# ----------------------------------------------------------------------------- budget
+def _block_params(module: torch.nn.Module | None) -> int:
+    """Parameters of a transformer stack without its embedding tables."""
+    if module is None:
+        return 0
+    emb = sum(p.numel() for n, p in module.named_parameters() if "embeddings" in n or n.startswith("wte") or n.startswith("wpe"))
+    return sum(p.numel() for p in module.parameters()) - emb
+
+
+def step_flops(model: torch.nn.Module, enc_tokens: int, enc_len: int, dec_tokens: int,
+               dec_len: int, predicted: int) -> float:
+    """Training FLOPs of one step: 6 x (non-embedding params x tokens + attention) + head."""
+    enc = model.encoder
+    cfg = enc.config
+    layers = getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
+    hidden = getattr(cfg, "hidden_size", None) or cfg.n_embd
+    flops = 6.0 * _block_params(enc) * enc_tokens + 6.0 * 2 * layers * hidden * enc_len * enc_tokens
+    dec = getattr(model, "decoder", None)
+    if dec is not None:
+        dh, dl = dec.config.hidden_size, dec.config.num_hidden_layers
+        flops += 6.0 * _block_params(dec) * dec_tokens + 6.0 * 2 * dl * dh * dec_len * dec_tokens
+        proj = getattr(model, "proj", None)
+        flops += 6.0 * sum(p.numel() for p in proj.parameters()) * enc_tokens if proj is not None else 0
+    flops += 6.0 * sum(p.numel() for p in model.head.parameters()) * predicted
+    return flops
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _save_checkpoint(out: Path, model, optimizer, state: dict) -> None:
+    """Write DIR/checkpoint atomically (a new folder renamed over the old one)."""
+    final = out / CHECKPOINT_DIR
+    tmp = out / f".{CHECKPOINT_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
+              str(tmp / "model.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    old = out / f".{CHECKPOINT_DIR}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_checkpoint_state(out: Path) -> dict | None:
+    path = out / CHECKPOINT_DIR / "state.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _load_checkpoint(out: Path, model, optimizer, device: str) -> dict:
+    ck = out / CHECKPOINT_DIR
+    model.load_state_dict(load_file(str(ck / "model.safetensors"), device="cpu"))
+    optimizer.load_state_dict(torch.load(ck / "optimizer.pt", map_location=device, weights_only=True))
+    return json.loads((ck / "state.json").read_text())
+
+
+def versions() -> dict:
+    import transformers
+
+    return {"benchbarcode": __version__, "torch": torch.__version__,
+            "transformers": transformers.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+# ----------------------------------------------------------------------------- the loop
+def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str | Path, *,
+             seed: int = 0, data_identity: dict | None = None, preset_name: str = "custom",
+             encoder_name: str | None = None, resume: bool = False, overwrite: bool = False,
+             device: str = "auto", checkpoint_every: int | None = None, progress: bool = True,
+             on_step: Callable[[int, float], None] | None = None) -> dict:
+    """Pretrain ``objective`` on ``sequences`` and write the encoder to ``out_dir``.
+
+    Returns the metadata written to ``out_dir/benchbarcode.json``. ``on_step(step, loss)`` is
+    called after every optimiser step (tests use it to interrupt a run).
+    """
+    out = Path(out_dir)
+    dist = init_distributed("cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
+    device = resolve_device(device, dist)
+    if preset.batch_size % dist.world:
+        raise UserError(f"--batch-size {preset.batch_size} is not divisible by the "
+                        f"{dist.world} processes")
+    config = {"objective": objective, "encoder": encoder_name or objective, "preset": preset_name,
+              "recipe": preset.to_dict(), "seed": seed, "world_size": dist.world}
+    existing = read_checkpoint_state(out)
+    if (out / META_FILE).exists() and not overwrite:
+        raise UserError(f"{out}: already holds a pretrained encoder; pass --overwrite to replace it")
+    if existing is not None and not (resume or overwrite):
+        raise UserError(f"{out}: holds an unfinished run (step {existing['step']}); pass --resume "
+                        "to continue it or --overwrite to start clean")
+    if overwrite and dist.main:
+        for name in (META_FILE, CHECKPOINT_DIR, "config.json", "model.safetensors"):
+            p = out / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        existing = None
+    if existing is not None and existing["config"] != config:
+        raise UserError(f"{out}: the unfinished run was started with other settings "
+                        f"({_diff(existing['config'], config)}); use the same ones or --overwrite")
+
+    torch.manual_seed(seed)
+    model = build_model(objective, preset).to(device)
+    tokenizer = KmerTokenizer(preset.k, max_len=preset.max_len)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n and "ln_" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "LayerNorm" not in n and "ln_" not in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": preset.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=preset.lr, betas=(0.9, 0.98), eps=1e-6)
+    state = {"step": 0, "loss_history": [], "budget": _empty_budget(), "config": config,
+             "train_seconds": 0.0}
+    if existing is not None:
+        state = _load_checkpoint(out, model, optimizer, device)
+    ddp_model = model
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp_model = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+
+    plan = BatchPlan(len(sequences), preset.batch_size, seed, preset.k)
+    every = checkpoint_every or max(50, preset.steps // 10)
+    log_every = max(1, preset.steps // 2000)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
+    bar = _progress(preset.steps, state["step"], progress and dist.main, objective)
+    model.train()
+    window: list[float] = []
+    t_start = time.perf_counter() - state["train_seconds"]
+    step = state["step"]
+    try:
+        while step < preset.steps:
+            idx = plan.indices(step)[dist.rank::dist.world]
+            offsets = plan.offsets(step)[dist.rank::dist.world]
+            ids, attn = tokenizer([sequences[i] for i in idx], offset=offsets)
+            ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
+            gen = torch.Generator().manual_seed(int(np.random.default_rng([seed, 3, step, dist.rank]).integers(2**62)))
+            mask = sample_mask(ids_t, attn_t, preset.mask_ratio, generator=gen)
+            torch.manual_seed(int(np.random.default_rng([seed, 4, step, dist.rank]).integers(2**62)))
+            for g in optimizer.param_groups:
+                g["lr"] = one_cycle_lr(step, preset)
+            with amp:
+                outputs = ddp_model(ids_t.to(device), attn_t.to(device), mask.to(device))
+            loss = outputs["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if preset.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
+            optimizer.step()
+            loss_value = _mean_across(loss.detach().float(), dist)
+            _account(state["budget"], model, objective, attn_t, mask, outputs, dist)
+            step += 1
+            state["step"] = step
+            window.append(loss_value)
+            if step % log_every == 0 or step == preset.steps:
+                state["loss_history"].append([step, round(float(np.mean(window)), 5)])
+                window = []
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.3f}",
+                                seq_s=f"{state['budget']['sequences'] / max(1e-9, time.perf_counter() - t_start):.0f}")
+            if on_step is not None:
+                on_step(step, loss_value)
+            if step % every == 0 and step < preset.steps and dist.main:
+                state["train_seconds"] = time.perf_counter() - t_start
+                _save_checkpoint(out, model, optimizer, state)
+    except KeyboardInterrupt:
+        if dist.main and step > 0:
+            state["train_seconds"] = time.perf_counter() - t_start
+            if window:
+                state["loss_history"].append([step, round(float(np.mean(window)), 5)])
+            _save_checkpoint(out, model, optimizer, state)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+    checksums = _param_checksums(model, dist)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "complete": True,
+        "encoder": encoder_name or objective,
+        "objective": objective,
+        "preset": preset_name,
+        "recipe": preset.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+        "pooling": preset.pooling,
+        "seed": seed,
+        "budget": {**state["budget"], "steps": step, "batch_size": preset.batch_size,
+                   "train_seconds": round(time.perf_counter() - t_start, 2),
+                   "device": device.split(":")[0], "world_size": dist.world,
+                   "encoder_parameters": model.encoder_parameters(),
+                   "total_parameters": sum(p.numel() for p in model.parameters())},
+        "loss_history": state["loss_history"],
+        "data": data_identity or {},
+        "versions": versions(),
+        "ddp": {"world_size": dist.world, "param_checksums": checksums},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if dist.main:
+        _write_encoder(out, model, meta)
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+    return meta
+
+
+def _write_encoder(out: Path, model, meta: dict) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tmp = out / ".encoder.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_encoder(tmp)
+    _add_identity_pooler(tmp, model.encoder)
+    for f in sorted(tmp.iterdir()):
+        os.replace(f, out / f.name)
+    tmp.rmdir()
+    write_json_atomic(out / META_FILE, meta)
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def _add_identity_pooler(directory: Path, encoder) -> None:
+    """Give a saved pooler-less BertModel an identity pooler, so that a plain
+    ``AutoModel.from_pretrained(DIR)`` loads every weight (deterministically, without a
+    "newly initialized" warning). benchbarcode never uses the pooler."""
+    if getattr(encoder.config, "model_type", None) != "bert" or getattr(encoder, "pooler", None) is not None:
+        return
+    path = directory / "model.safetensors"
+    tensors = load_file(str(path))
+    hidden = encoder.config.hidden_size
+    dtype = next(iter(tensors.values())).dtype
+    tensors["pooler.dense.weight"] = torch.eye(hidden, dtype=dtype)
+    tensors["pooler.dense.bias"] = torch.zeros(hidden, dtype=dtype)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def _empty_budget() -> dict:
+    return {"sequences": 0, "input_tokens": 0, "encoder_tokens": 0, "predicted_tokens": 0,
+            "flops": 0.0}
+
+
+def _account(budget: dict, model, objective: str, attn, mask, outputs, dist: Dist) -> None:
+    """Add this step's sequences, tokens and FLOPs (summed over ranks) to the budget."""
+    valid = attn.bool()
+    input_tokens = int(valid.sum())
+    enc_tokens = int((valid & ~mask.bool()).sum()) if objective == "mae" else input_tokens
+    enc_len = int((valid & ~mask.bool()).sum(1).max()) if objective == "mae" else int(valid.sum(1).max())
+    dec_len = int(valid.sum(1).max())
+    predicted = int(outputs["n_predicted"])
+    flops = step_flops(model, enc_tokens, enc_len, input_tokens if objective == "mae" else 0,
+                       dec_len, predicted)
+    vals = torch.tensor([attn.shape[0], input_tokens, enc_tokens, predicted, flops], dtype=torch.float64)
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        tdist.all_reduce(vals)
+    for key, v in zip(["sequences", "input_tokens", "encoder_tokens", "predicted_tokens", "flops"], vals.tolist()):
+        budget[key] = budget[key] + (v if key == "flops" else int(v))
+
+
+def _mean_across(x: torch.Tensor, dist: Dist) -> float:
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        x = x.clone()
+        tdist.all_reduce(x)
+        x /= dist.world
+    return float(x)
+
+
+def _param_checksums(model, dist: Dist) -> list[float]:
+    """Sum of every parameter on each rank (one per rank): equal values mean the ranks agree."""
+    local = torch.tensor([float(sum(p.detach().double().sum() for p in model.parameters()))],
+                         dtype=torch.float64)
+    if dist.world == 1:
+        return [float(local)]
+    import torch.distributed as tdist
+
+    gathered = [torch.zeros_like(local) for _ in range(dist.world)]
+    tdist.all_gather(gathered, local)
+    return [float(g) for g in gathered]
+
+
+def _diff(a: dict, b: dict) -> str:
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return ", ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys)[:300]
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(total: int, initial: int, enabled: bool, label: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=f"pretrain {label}", unit="step",
+                dynamic_ncols=True, file=sys.stderr)

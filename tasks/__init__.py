@@ -1,0 +1,1 @@
+"""Frozen-feature evaluation tasks (importable as ``benchbarcode.tasks``)."""

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+SHARED_BOLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bold_insects_coi5p.tsv.gz"
+
+
+@pytest.fixture
+def bold_path() -> Path:
+    """The shared real BOLD data; tests that need it skip on machines without it."""
+    if not SHARED_BOLD.is_file():
+        pytest.skip("shared BOLD data (../shared/data/bold_insects_coi5p.tsv.gz) not present")
+    return SHARED_BOLD
+
+
+def write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (gzip when the name ends in .gz)."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "wt", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,143 @@
+"""Pretraining: CLI, transformers loading, budget, loss falls, exact resume, determinism, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel
+
+from benchbarcode.cli import main
+from benchbarcode.data import load_barcodes
+from benchbarcode.errors import UserError
+from benchbarcode.models.presets import get_preset
+from benchbarcode.pretrain import CHECKPOINT_DIR, META_FILE, pretrain
+from benchbarcode.registry import get_encoder
+
+DATA = "sim:1500"
+TINY = dict(layers=1, hidden=32, heads=2, intermediate=64, batch_size=8, warmup_steps=2)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    return load_barcodes(DATA).pretraining_sequences()
+
+
+def small(objective: str, **kw):
+    return get_preset(objective, "tiny").with_overrides(**{**TINY, **kw})
+
+
+@pytest.mark.parametrize("name,model_type", [("mae", "bert"), ("mlm", "bert"), ("gpt", "gpt2")])
+def test_cli_pretrain_then_automodel_loads(tmp_path, name, model_type):
+    out = tmp_path / name
+    code = main(["pretrain", "--encoder", name, "--data", DATA, "--out", str(out), "--steps", "20",
+                 "--batch-size", "16", "--quiet"])
+    assert code == 0
+    model = AutoModel.from_pretrained(out)
+    assert model.config.model_type == model_type
+    meta = json.loads((out / META_FILE).read_text())
+    b = meta["budget"]
+    assert b["steps"] == 20 and b["sequences"] == 320 and b["flops"] > 0
+    assert b["input_tokens"] > 0 and b["encoder_tokens"] <= b["input_tokens"]
+    if name == "mae":  # the encoder saw about half of the valid tokens
+        assert 0.4 < b["encoder_tokens"] / b["input_tokens"] < 0.6
+    assert meta["data"]["content_hash"] and meta["seed"] == 0 and meta["versions"]["torch"]
+    assert not (out / CHECKPOINT_DIR).exists()
+    enc = get_encoder(name).create(checkpoint=str(out))
+    emb = enc.embed(["ACGT" * 100, "TTGACA" * 50])
+    assert emb.shape == (2, enc.meta.embedding_dim) and np.isfinite(emb).all()
+    assert enc.meta.budget["steps"] == 20 and len(enc.meta.checkpoint["sha256"]) == 64
+
+
+@pytest.mark.parametrize("objective", ["mae", "mlm", "causal"])
+def test_loss_falls_on_sim(tmp_path, corpus, objective):
+    preset = small(objective, steps=60, lr=3e-3, batch_size=16, warmup_steps=5)
+    meta = pretrain(objective, preset, corpus, tmp_path, progress=False)
+    losses = [loss for _, loss in meta["loss_history"]]
+    assert np.mean(losses[-10:]) < np.mean(losses[:5]) - 0.3
+
+
+def test_resume_equals_uninterrupted(tmp_path, corpus):
+    preset = small("mae", steps=12)
+    full = pretrain("mae", preset, corpus, tmp_path / "full", progress=False, checkpoint_every=4)
+
+    def interrupt(step, loss):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain("mae", preset, corpus, part, progress=False, checkpoint_every=4, on_step=interrupt)
+    state = json.loads((part / CHECKPOINT_DIR / "state.json").read_text())
+    assert state["step"] == 7 and not (part / META_FILE).exists()
+    with pytest.raises(UserError, match="--resume"):
+        pretrain("mae", preset, corpus, part, progress=False)
+    with pytest.raises(UserError, match="other settings"):
+        pretrain("mae", preset, corpus, part, progress=False, resume=True, seed=5)
+    resumed = pretrain("mae", preset, corpus, part, progress=False, resume=True)
+    assert resumed["loss_history"] == full["loss_history"]
+    assert resumed["budget"]["flops"] == pytest.approx(full["budget"]["flops"])
+    a = AutoModel.from_pretrained(tmp_path / "full").state_dict()
+    b = AutoModel.from_pretrained(part).state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_existing_output_needs_overwrite(tmp_path, corpus, capsys):
+    preset = small("mlm", steps=3)
+    pretrain("mlm", preset, corpus, tmp_path, progress=False)
+    with pytest.raises(UserError, match="--overwrite"):
+        pretrain("mlm", preset, corpus, tmp_path, progress=False)
+    meta = pretrain("mlm", preset, corpus, tmp_path, progress=False, overwrite=True)
+    assert meta["budget"]["steps"] == 3
+    assert main(["pretrain", "--encoder", "mlm", "--data", DATA, "--out", str(tmp_path), "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_embeddings_deterministic(tmp_path, corpus):
+    preset = small("mae", steps=5)
+    pretrain("mae", preset, corpus, tmp_path / "a", progress=False, seed=3)
+    pretrain("mae", preset, corpus, tmp_path / "b", progress=False, seed=3)
+    seqs = corpus[:40]
+    ea = get_encoder("mae").create(checkpoint=str(tmp_path / "a")).embed(seqs, batch_size=7)
+    eb = get_encoder("mae").create(checkpoint=str(tmp_path / "b")).embed(seqs, batch_size=16)
+    np.testing.assert_allclose(ea, eb, rtol=1e-5, atol=1e-6)
+    ec = get_encoder("mae").create(checkpoint=str(tmp_path / "a")).embed(seqs, batch_size=7)
+    np.testing.assert_array_equal(ea, ec)
+
+
+def test_bad_checkpoint_dir_and_wrong_objective(tmp_path, corpus):
+    with pytest.raises(UserError, match="not a benchbarcode encoder directory"):
+        get_encoder("mae").create(checkpoint=str(tmp_path))
+    pretrain("causal", small("causal", steps=2), corpus, tmp_path / "g", progress=False)
+    with pytest.raises(UserError, match="not mae"):
+        get_encoder("mae").create(checkpoint=str(tmp_path / "g"))
+
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.skipif(not (BIN / "torchrun").exists() or not (BIN / "benchbarcode").exists(),
+                    reason="torchrun or the benchbarcode console script is not installed")
+def test_torchrun_two_processes_agree(tmp_path):
+    """The unchanged CLI under torchrun: 2 CPU processes (gloo) train and end with equal weights."""
+    torchrun, benchbarcode_cli = str(BIN / "torchrun"), str(BIN / "benchbarcode")
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "--no-python", benchbarcode_cli, "pretrain",
+           "--encoder", "mae", "--data", "sim:800", "--out", str(out), "--steps", "4",
+           "--batch-size", "8", "--device", "cpu", "--quiet"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((out / META_FILE).read_text())
+    assert meta["ddp"]["world_size"] == 2
+    a, b = meta["ddp"]["param_checksums"]
+    assert a == b
+    assert meta["budget"]["sequences"] == 32  # 4 steps x global batch 8
