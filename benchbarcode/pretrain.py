@@ -66,6 +66,26 @@ def one_cycle_lr(step: int, preset: Preset) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
+def limit_heap_fragmentation() -> None:
+    """Serve large allocations with mmap so glibc's heap does not fragment.
+
+    Training steps allocate tensors of a different shape every step (trimmed padding, the MAE's
+    packed visible length, the number of masked tokens). With glibc's default dynamic mmap
+    threshold these land on the heap and fragment it: the resident size grew by about 10 MB per
+    step (measured on CPU, tiny MLM, 120 steps: 1.0 -> 2.0 GB). A fixed 128 KiB threshold keeps it
+    flat. No-op where glibc is absent.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 # ----------------------------------------------------------------------------- distributed
 @dataclass(frozen=True)
 class Dist:
@@ -228,6 +248,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
         raise UserError(f"{out}: the unfinished run was started with other settings "
                         f"({_diff(existing['config'], config)}); use the same ones or --overwrite")
 
+    limit_heap_fragmentation()
     torch.manual_seed(seed)
     model = build_model(objective, preset).to(device)
     tokenizer = KmerTokenizer(preset.k, max_len=preset.max_len)

@@ -17,7 +17,7 @@ import torch
 from benchbarcode.errors import UserError
 from benchbarcode.models import encode
 from benchbarcode.models.presets import get_preset
-from benchbarcode.pretrain import META_FILE, build_model
+from benchbarcode.pretrain import META_FILE, build_model, limit_heap_fragmentation
 from benchbarcode.registry import Encoder, EncoderMeta, register_encoder
 from benchbarcode.tokenizers import KmerTokenizer
 
@@ -56,6 +56,7 @@ class TransformerEncoder(Encoder):
         dim = self.meta.embedding_dim
         if not sequences:
             return np.zeros((0, dim), dtype=np.float32)
+        limit_heap_fragmentation()  # batches of varying width, see there
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(sequences), dim), dtype=np.float32)

@@ -20,8 +20,9 @@ to the encoder if they have attention 1.
    at inference on a full sequence, restricted to a subset of positions.
 2. **Back to the full grid.** The encoder outputs of the visible tokens are
    projected to the decoder width (``.proj``: ``Linear``, or ``Identity``
-   when the widths are equal) and scattered back to their original
-   positions of a ``[B, T, D_dec]`` tensor; every other slot holds the
+   when the widths are equal) and put back at their original positions of a
+   ``[B, T, D_dec]`` tensor (one ``index_select`` from the table "packed
+   projected rows + the mask token"); every other slot holds the
    decoder's learned ``[MASK]`` embedding
    (``decoder.embeddings.word_embeddings.weight[MASK_ID]``; the decoder's
    word-embedding table has just the ``MASK_ID`` row(s) and is used for
@@ -35,7 +36,9 @@ to the encoder if they have attention 1.
    4**k)`` (BarcodeMAE's decoder is a ``BertForTokenClassification``, i.e. a
    linear classifier on the decoder states; its classifier dropout is not
    reproduced), predicts the ``4**k`` k-mer classes (label = id - 2); mean
-   cross-entropy over the hidden positions.
+   cross-entropy over the hidden positions. The projection is fused with the
+   loss (``LinearCEHead`` / ``linear_cross_entropy`` in ``.mlm``), so the
+   ``[n_masked, 4**k]`` logits are never materialised at once.
 
 ``forward`` returns ``{"loss", "n_predicted", "n_correct"}`` (mean loss with
 grad, 0 if nothing is hidden; detached int64 counts of predicted positions and

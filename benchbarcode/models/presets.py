@@ -58,8 +58,8 @@ def _light(hidden: int) -> dict:
             "decoder_intermediate": 2 * hidden}
 
 
-_TINY = dict(k=4, layers=2, heads=4, hidden=128, intermediate=512, batch_size=64, lr=1e-3,
-             warmup_steps=50, steps=300)
+_TINY = dict(k=6, layers=2, heads=4, hidden=128, intermediate=512, batch_size=64, lr=3e-4,
+             warmup_steps=100, steps=250)
 _SMALL = dict(k=6, layers=4, heads=4, hidden=256, intermediate=1024, batch_size=128, lr=5e-4,
               warmup_steps=300, steps=5000)
 

@@ -21,12 +21,17 @@ runs one step of every objective per round, in rotating order, so that
 background load hits all of them alike; its ``extra_info`` has the per-objective
 ``s_per_step`` medians / minima and ``speedup_vs_mlm`` from the same rounds
 (the number to quote). A fresh mask is drawn before every round (not timed).
-Uses torch's default thread count; the value is recorded. Numbers are
-sensitive to other load on the machine.
+Uses torch's default thread count unless ``BENCHBARCODE_BENCH_THREADS`` is
+set; the value is recorded. Numbers are sensitive to other load on the
+machine: when another process holds a core, every multi-threaded op waits for
+its descheduled worker thread, steps get several times slower and the MAE /
+MLM ratio collapses towards 1 (it then counts ops, not FLOPs). On a shared
+machine, ``BENCHBARCODE_BENCH_THREADS=1`` gives steadier ratios.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -53,6 +58,16 @@ BUILDERS = {
 }
 
 _MEDIANS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    n = os.environ.get("BENCHBARCODE_BENCH_THREADS")
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
