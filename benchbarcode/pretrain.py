@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from benchbarcode import __version__
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import atomic_path, write_json_atomic
+from benchbarcode.fileio import write_json_atomic
 from benchbarcode.models import CausalForPretraining, MAEForPretraining, MLMForPretraining, sample_mask
 from benchbarcode.models.presets import Preset
 from benchbarcode.tokenizers import KmerTokenizer
@@ -361,27 +361,11 @@ def _write_encoder(out: Path, model, meta: dict) -> None:
     tmp = out / ".encoder.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_encoder(tmp)
-    _add_identity_pooler(tmp, model.encoder)
     for f in sorted(tmp.iterdir()):
         os.replace(f, out / f.name)
     tmp.rmdir()
     write_json_atomic(out / META_FILE, meta)
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
-
-
-def _add_identity_pooler(directory: Path, encoder) -> None:
-    """Give a saved pooler-less BertModel an identity pooler, so that a plain
-    ``AutoModel.from_pretrained(DIR)`` loads every weight (deterministically, without a
-    "newly initialized" warning). benchbarcode never uses the pooler."""
-    if getattr(encoder.config, "model_type", None) != "bert" or getattr(encoder, "pooler", None) is not None:
-        return
-    path = directory / "model.safetensors"
-    tensors = load_file(str(path))
-    hidden = encoder.config.hidden_size
-    dtype = next(iter(tensors.values())).dtype
-    tensors["pooler.dense.weight"] = torch.eye(hidden, dtype=dtype)
-    tensors["pooler.dense.bias"] = torch.zeros(hidden, dtype=dtype)
-    save_file(tensors, str(path), metadata={"format": "pt"})
 
 
 def _empty_budget() -> dict:

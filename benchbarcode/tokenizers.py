@@ -42,7 +42,6 @@ its codes is > 3.  Work is done in chunks of sequences to bound memory.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 

@@ -137,7 +137,6 @@ def test_no_stop_codons_in_frame(clean):
 
 def test_divergence_ranges(clean, seq_matrix):
     rng = np.random.default_rng(0)
-    sp = clean.species.to_numpy()
     ge = clean.genus.to_numpy()
     od = clean.order.to_numpy()
 

@@ -84,33 +84,14 @@ class CausalForPretraining(PretrainingModule):
     Attributes: ``encoder`` (``GPT2Model``), ``head`` (``LinearCEHead(n_embd, 4**k, bias=False)``).
     """
 
+    config_builder = staticmethod(gpt2_encoder_config)
+
     def __init__(self, encoder_config: GPT2Config):
         super().__init__()
         self.n_classes = encoder_config.vocab_size - N_SPECIAL
         self.encoder = GPT2Model(encoder_config)
         self.head = LinearCEHead(encoder_config.n_embd, self.n_classes, bias=False)
         nn.init.normal_(self.head.weight, std=encoder_config.initializer_range)
-
-    @classmethod
-    def from_sizes(
-        cls,
-        k: int,
-        n_tokens: int,
-        layers: int,
-        heads: int,
-        hidden: int,
-        intermediate: int | None = None,
-        *,
-        hidden_dropout: float = 0.1,
-        attention_dropout: float = 0.1,
-        **objective_kwargs: Any,
-    ) -> "CausalForPretraining":
-        """Build from sizes (no objective-specific options)."""
-        cfg = gpt2_encoder_config(
-            k, n_tokens, layers, heads, hidden, intermediate,
-            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
-        )
-        return cls(cfg, **objective_kwargs)
 
     def forward(
         self,

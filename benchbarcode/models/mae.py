@@ -108,6 +108,8 @@ class MAEForPretraining(PretrainingModule):
     ``head(rows, labels)`` fuses the projection with the cross-entropy).
     """
 
+    config_builder = staticmethod(bert_encoder_config)
+
     def __init__(
         self,
         encoder_config: BertConfig,
@@ -182,13 +184,12 @@ class MAEForPretraining(PretrainingModule):
         ``light_decoder_sizes(hidden, heads)`` (1 layer, half width, head dim
         kept), any explicit ``decoder_*`` still overriding it.
         """
-        cfg = bert_encoder_config(
-            k, n_tokens, layers, heads, hidden, intermediate,
-            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
-        )
         if light:
             objective_kwargs = {**light_decoder_sizes(hidden, heads), **objective_kwargs}
-        return cls(cfg, **objective_kwargs)
+        return super().from_sizes(
+            k, n_tokens, layers, heads, hidden, intermediate,
+            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout, **objective_kwargs,
+        )
 
     def forward(
         self,

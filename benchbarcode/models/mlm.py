@@ -261,9 +261,35 @@ def trim_padding(*tensors: torch.Tensor, attention_mask: torch.Tensor) -> tuple[
 
 
 class PretrainingModule(nn.Module):
-    """Common API: ``.encoder``, ``encoder_parameters()``, ``save_encoder(dir)``."""
+    """Common API: ``from_sizes(...)``, ``.encoder``, ``encoder_parameters()``, ``save_encoder(dir)``.
+
+    Subclasses set ``config_builder`` (``bert_encoder_config`` or ``gpt2_encoder_config``) and take
+    the encoder config as their first constructor argument.
+    """
 
     encoder: nn.Module
+    config_builder: Any = None
+
+    @classmethod
+    def from_sizes(
+        cls,
+        k: int,
+        n_tokens: int,
+        layers: int,
+        heads: int,
+        hidden: int,
+        intermediate: int | None = None,
+        *,
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        **objective_kwargs: Any,
+    ) -> "PretrainingModule":
+        """Build from sizes; ``objective_kwargs`` go to the constructor (see each subclass)."""
+        cfg = cls.config_builder(
+            k, n_tokens, layers, heads, hidden, intermediate,
+            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
+        )
+        return cls(cfg, **objective_kwargs)
 
     def encoder_parameters(self) -> int:
         """Number of parameters of the encoder alone (what is kept after pretraining)."""
@@ -272,15 +298,21 @@ class PretrainingModule(nn.Module):
     def save_encoder(self, directory: str | os.PathLike) -> None:
         """Write the encoder as ``config.json`` + ``model.safetensors`` (reopens with ``AutoModel``).
 
-        Note: ``transformers.AutoModel.from_pretrained(dir)`` builds a BERT
-        encoder as ``BertModel(config)`` *with* its default pooler, which is not
-        in the checkpoint: it is freshly initialised (the load report lists
-        ``pooler.dense.*`` as MISSING). ``last_hidden_state`` and everything in
-        ``benchbarcode.models.pooling`` are unaffected; pass
-        ``add_pooling_layer=False`` to ``from_pretrained`` to avoid it.
+        ``transformers.AutoModel.from_pretrained(dir)`` builds a BERT encoder *with* its default
+        pooler, which pretraining never uses; so that every weight it builds is loaded (no
+        random, "newly initialized" pooler), a BERT encoder is saved with an identity pooler.
         """
         os.makedirs(directory, exist_ok=True)
         self.encoder.save_pretrained(directory)
+        if getattr(self.encoder.config, "model_type", None) == "bert" and getattr(self.encoder, "pooler", None) is None:
+            from safetensors.torch import load_file, save_file
+
+            path = os.path.join(directory, "model.safetensors")
+            tensors = load_file(path)
+            hidden, dtype = self.encoder.config.hidden_size, next(iter(tensors.values())).dtype
+            tensors["pooler.dense.weight"] = torch.eye(hidden, dtype=dtype)
+            tensors["pooler.dense.bias"] = torch.zeros(hidden, dtype=dtype)
+            save_file(tensors, path, metadata={"format": "pt"})
 
 
 class MLMForPretraining(PretrainingModule):
@@ -299,6 +331,8 @@ class MLMForPretraining(PretrainingModule):
     Attributes: ``encoder`` (``BertModel``, no pooler), ``head`` (``PredictionHead``).
     """
 
+    config_builder = staticmethod(bert_encoder_config)
+
     def __init__(self, encoder_config: BertConfig, loss_on: str = "masked", mask_ratio: float = 0.5):
         super().__init__()
         if loss_on not in ("masked", "all"):
@@ -313,27 +347,6 @@ class MLMForPretraining(PretrainingModule):
             encoder_config.layer_norm_eps,
             encoder_config.initializer_range,
         )
-
-    @classmethod
-    def from_sizes(
-        cls,
-        k: int,
-        n_tokens: int,
-        layers: int,
-        heads: int,
-        hidden: int,
-        intermediate: int | None = None,
-        *,
-        hidden_dropout: float = 0.1,
-        attention_dropout: float = 0.1,
-        **objective_kwargs: Any,
-    ) -> "MLMForPretraining":
-        """Build from sizes; ``objective_kwargs``: ``loss_on``, ``mask_ratio``."""
-        cfg = bert_encoder_config(
-            k, n_tokens, layers, heads, hidden, intermediate,
-            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
-        )
-        return cls(cfg, **objective_kwargs)
 
     def forward(
         self,
