@@ -1,4 +1,8 @@
 #!/bin/bash
+# The budget-vs-accuracy grid of docs/pretraining-budgets.md, run in parallel on one GPU machine.
+# Needs the BOLD file at .devdata/bold_insects_coi5p.tsv.gz (a git-ignored folder: copy it from
+# ../shared/data and carry it to the machine) and $OUT for the results; runs the package from a
+# copy under /tmp/pkg so that no install is needed there. Each job is cut at $LIMIT seconds.
 set -u
 mkdir -p /tmp/pkg /tmp/res && cp -r benchbarcode /tmp/pkg/ && cp -r encoders /tmp/pkg/benchbarcode/encoders && cp -r tasks /tmp/pkg/benchbarcode/tasks
 export PYTHONPATH=/tmp/pkg OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
