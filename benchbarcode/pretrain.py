@@ -239,10 +239,11 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     if existing is not None and not (resume or overwrite):
         raise UserError(f"{out}: holds an unfinished run (step {existing['step']}); pass --resume "
                         "to continue it or --overwrite to start clean")
-    if overwrite and dist.main:
-        for name in (META_FILE, CHECKPOINT_DIR, "config.json", "model.safetensors"):
-            p = out / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    if overwrite:
+        if dist.main:
+            for name in (META_FILE, CHECKPOINT_DIR, "config.json", "model.safetensors"):
+                p = out / name
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         existing = None
     if existing is not None and existing["config"] != config:
         raise UserError(f"{out}: the unfinished run was started with other settings "
@@ -273,7 +274,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
     bar = _progress(preset.steps, state["step"], progress and dist.main, objective)
     model.train()
-    window: list[float] = []
+    window: list[float] = state.pop("window", [])  # losses not yet averaged into the history
     t_start = time.perf_counter() - state["train_seconds"]
     step = state["step"]
     try:
@@ -311,13 +312,11 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
                 on_step(step, loss_value)
             if step % every == 0 and step < preset.steps and dist.main:
                 state["train_seconds"] = time.perf_counter() - t_start
-                _save_checkpoint(out, model, optimizer, state)
+                _save_checkpoint(out, model, optimizer, {**state, "window": window})
     except KeyboardInterrupt:
         if dist.main and step > 0:
             state["train_seconds"] = time.perf_counter() - t_start
-            if window:
-                state["loss_history"].append([step, round(float(np.mean(window)), 5)])
-            _save_checkpoint(out, model, optimizer, state)
+            _save_checkpoint(out, model, optimizer, {**state, "window": window})
         raise
     finally:
         if bar is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import tempfile
 import time
 
@@ -91,7 +92,7 @@ def main() -> None:
     train = ds.split("train").dropna(subset=["genus"])
     test_unseen = ds.split("test_unseen").dropna(subset=["genus"])
     overrides = {}
-    for item in filter(None, args.set.split(",")):
+    for item in filter(None, re.split(r",(?![^{]*\})", args.set)):  # commas outside {...}
         key, value = item.split("=")
         overrides[key] = json.loads(value)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
