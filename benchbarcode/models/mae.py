@@ -51,7 +51,6 @@ as a ``BertModel`` that is run on full, unmasked sequences.
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import nn
@@ -102,6 +101,9 @@ class MAEForPretraining(PretrainingModule):
         (On CPU, dropout is a sizeable share of the light decoder's cost.)
     mask_ratio:
         Ratio used by ``forward`` when ``mask`` is not given.
+    light:
+        Use ``light_decoder_sizes`` (1 layer, half width, encoder head size kept) for the decoder
+        sizes not given explicitly; ``from_sizes(..., light=True)`` passes it through.
 
     Attributes: ``encoder`` and ``decoder`` (``BertModel``, no pooler), ``proj``,
     ``head`` (``LinearCEHead(decoder_hidden, 4**k)``: an ``nn.Linear`` whose
@@ -119,9 +121,17 @@ class MAEForPretraining(PretrainingModule):
         decoder_intermediate: int | None = None,
         decoder_dropout: float | None = None,
         mask_ratio: float = 0.5,
+        light: bool = False,
     ):
         super().__init__()
         enc = encoder_config
+        if light:  # light_decoder_sizes() for the sizes not given explicitly
+            sizes = light_decoder_sizes(enc.hidden_size, enc.num_attention_heads)
+            decoder_layers = sizes["decoder_layers"] if decoder_layers is None else decoder_layers
+            decoder_hidden = sizes["decoder_hidden"] if decoder_hidden is None else decoder_hidden
+            decoder_heads = sizes["decoder_heads"] if decoder_heads is None else decoder_heads
+            if decoder_intermediate is None:
+                decoder_intermediate = sizes["decoder_intermediate"]
         self.mask_ratio = mask_ratio
         self.n_classes = enc.vocab_size - N_SPECIAL
         decoder_layers = enc.num_hidden_layers if decoder_layers is None else decoder_layers
@@ -159,37 +169,6 @@ class MAEForPretraining(PretrainingModule):
         self.head = LinearCEHead(decoder_hidden, self.n_classes)
         nn.init.normal_(self.head.weight, std=enc.initializer_range)
         nn.init.zeros_(self.head.bias)
-
-    @classmethod
-    def from_sizes(
-        cls,
-        k: int,
-        n_tokens: int,
-        layers: int,
-        heads: int,
-        hidden: int,
-        intermediate: int | None = None,
-        *,
-        hidden_dropout: float = 0.1,
-        attention_dropout: float = 0.1,
-        light: bool = False,
-        **objective_kwargs: Any,
-    ) -> "MAEForPretraining":
-        """Build from sizes.
-
-        ``objective_kwargs``: ``decoder_layers``, ``decoder_heads``,
-        ``decoder_hidden``, ``decoder_intermediate``, ``decoder_dropout``,
-        ``mask_ratio``. Without them the decoder is as wide and deep as the
-        encoder (paper shape); ``light=True`` gives
-        ``light_decoder_sizes(hidden, heads)`` (1 layer, half width, head dim
-        kept), any explicit ``decoder_*`` still overriding it.
-        """
-        if light:
-            objective_kwargs = {**light_decoder_sizes(hidden, heads), **objective_kwargs}
-        return super().from_sizes(
-            k, n_tokens, layers, heads, hidden, intermediate,
-            hidden_dropout=hidden_dropout, attention_dropout=attention_dropout, **objective_kwargs,
-        )
 
     def forward(
         self,
