@@ -104,8 +104,11 @@ def cmd_pretrain(args) -> int:
             raise UserError(f"{flag} must be >= 1")
     if args.lr is not None and not args.lr > 0:
         raise UserError("--lr must be > 0")
+    if args.loss_on is not None and entry.objective not in ("mae", "mlm"):
+        raise UserError(f"--loss-on applies to mae and mlm, not {args.encoder}")
     preset = get_preset(entry.objective, args.preset).with_overrides(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, max_len=args.max_length)
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, max_len=args.max_length,
+        loss_on=args.loss_on)
     ds = _load(args)
     meta = pretrain(entry.objective, preset, ds.pretraining_sequences(), args.out, seed=args.seed,
                     data_identity=ds.identity(), preset_name=args.preset, encoder_name=args.encoder,
@@ -157,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, metavar="N", help="optimiser steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, metavar="B", help="global batch size (default: the preset's)")
     p.add_argument("--lr", type=float, metavar="X", help="peak learning rate (default: the preset's)")
+    p.add_argument("--loss-on", choices=["masked", "all"],
+                   help="mae/mlm: loss on the masked positions only (default, as the papers) or on "
+                        "all positions (keeps each token's identity in the top layer)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of weights, batches, masks (default 0)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--checkpoint-every", type=int, metavar="N",

@@ -49,7 +49,8 @@ def build_model(objective: str, preset: Preset) -> torch.nn.Module:
                  hidden=preset.hidden, intermediate=preset.intermediate,
                  hidden_dropout=preset.dropout, attention_dropout=preset.dropout)
     if objective == "mae":
-        return MAEForPretraining.from_sizes(**sizes, mask_ratio=preset.mask_ratio, **preset.decoder)
+        return MAEForPretraining.from_sizes(**sizes, mask_ratio=preset.mask_ratio, loss_on=preset.loss_on,
+                                            **preset.decoder)
     if objective == "mlm":
         return MLMForPretraining.from_sizes(**sizes, mask_ratio=preset.mask_ratio, loss_on=preset.loss_on)
     if objective == "causal":

@@ -271,6 +271,26 @@ def test_mae_shapes_and_light_factory():
     assert light.encoder.config.pad_token_id is None
 
 
+def test_mae_loss_on_all_predicts_visible_tokens_too():
+    """loss_on="all": the head also sees the visible positions, and their labels are their own ids."""
+    torch.manual_seed(0)
+    model = MAEForPretraining.from_sizes(**SIZES, light=True, loss_on="all")
+    ids, am = _random_batch(n=8, seed=4)
+    mask = sample_mask(ids, am, 0.5, torch.Generator().manual_seed(2))
+    enc_calls, h1 = _capture_embeddings_calls(model.encoder.embeddings)
+    head_rows, h2 = _capture_rows(model.head)
+    out = model(ids, am, mask)
+    h1.remove()
+    h2.remove()
+    assert not (enc_calls[0]["input_ids"] == MASK_ID).any()  # the encoder still never sees [MASK]
+    valid = am.bool() & (ids != UNK_ID)
+    assert head_rows == [torch.Size([int(valid.sum()), model.head.in_features])]
+    assert int(out["n_predicted"]) == int(valid.sum()) > int((mask & valid).sum())
+    out["loss"].backward()
+    with pytest.raises(ValueError, match="loss_on"):
+        MAEForPretraining.from_sizes(**SIZES, loss_on="visible")
+
+
 def test_mae_no_mask_gives_zero_loss_with_grad():
     model = MAEForPretraining.from_sizes(**SIZES, light=True)
     ids, am = _random_batch(n=3, seed=6)

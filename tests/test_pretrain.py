@@ -100,6 +100,18 @@ def test_existing_output_needs_overwrite(tmp_path, corpus, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_cli_loss_on(tmp_path, capsys):
+    out = tmp_path / "mae-all"
+    assert main(["pretrain", "--encoder", "mae", "--data", DATA, "--out", str(out), "--steps", "3",
+                 "--batch-size", "8", "--loss-on", "all", "--quiet"]) == 0
+    meta = json.loads((out / META_FILE).read_text())
+    assert meta["recipe"]["loss_on"] == "all"
+    assert main(["pretrain", "--encoder", "gpt", "--data", DATA, "--out", str(tmp_path / "g"),
+                 "--loss-on", "all", "--quiet"]) == 2
+    assert "--loss-on applies to mae and mlm" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+
+
 def test_embeddings_deterministic(tmp_path, corpus):
     preset = small("mae", steps=5)
     pretrain("mae", preset, corpus, tmp_path / "a", progress=False, seed=3)

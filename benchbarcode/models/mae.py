@@ -39,6 +39,11 @@ to the encoder if they have attention 1.
    cross-entropy over the hidden positions. The projection is fused with the
    loss (``LinearCEHead`` / ``linear_cross_entropy`` in ``.mlm``), so the
    ``[n_masked, 4**k]`` logits are never materialised at once.
+   With ``loss_on="all"`` (not BarcodeMAE's recipe; off by default) the loss
+   positions are every valid non-``[UNK]`` token, hidden or visible: the
+   decoder must also read each visible token's identity back from the
+   encoder's output, which keeps the mean-pooled last layer from collapsing
+   onto position and length (docs/pretraining-budgets.md).
 
 ``forward`` returns ``{"loss", "n_predicted", "n_correct"}`` (mean loss with
 grad, 0 if nothing is hidden; detached int64 counts of predicted positions and
@@ -101,6 +106,10 @@ class MAEForPretraining(PretrainingModule):
         (On CPU, dropout is a sizeable share of the light decoder's cost.)
     mask_ratio:
         Ratio used by ``forward`` when ``mask`` is not given.
+    loss_on:
+        ``"masked"`` (default, BarcodeMAE): cross-entropy on the hidden positions only;
+        ``"all"``: also on the visible positions (every valid non-``[UNK]`` token), which
+        the decoder can only get right if the encoder's output keeps each token's identity.
     light:
         Use ``light_decoder_sizes`` (1 layer, half width, encoder head size kept) for the decoder
         sizes not given explicitly; ``from_sizes(..., light=True)`` passes it through.
@@ -122,8 +131,12 @@ class MAEForPretraining(PretrainingModule):
         decoder_dropout: float | None = None,
         mask_ratio: float = 0.5,
         light: bool = False,
+        loss_on: str = "masked",
     ):
         super().__init__()
+        if loss_on not in ("masked", "all"):
+            raise ValueError(f"loss_on must be 'masked' or 'all', got {loss_on!r}")
+        self.loss_on = loss_on
         enc = encoder_config
         if light:  # light_decoder_sizes() for the sizes not given explicitly
             sizes = light_decoder_sizes(enc.hidden_size, enc.num_attention_heads)
@@ -213,8 +226,9 @@ class MAEForPretraining(PretrainingModule):
         src = torch.where(visible, torch.arange(B, device=device)[:, None] * L + rank, B * L)
         dec_in = table.index_select(0, src.reshape(-1)).view(B, T, -1)
 
-        # 3. decoder over the full grid, 4. head on the hidden positions only
+        # 3. decoder over the full grid, 4. head on the loss positions only
         dec_hidden = self.decoder(inputs_embeds=dec_in, attention_mask=attention_mask).last_hidden_state
-        labels = input_ids[mask] - N_SPECIAL
-        loss_sum, n_correct = self.head(dec_hidden[mask], labels)
+        sel = mask if self.loss_on == "masked" else attn & (input_ids != UNK_ID)
+        labels = input_ids[sel] - N_SPECIAL
+        loss_sum, n_correct = self.head(dec_hidden[sel], labels)
         return loss_dict(loss_sum, n_correct, labels.shape[0])

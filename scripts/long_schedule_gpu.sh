@@ -1,0 +1,31 @@
+#!/bin/bash
+# Long-schedule curves for the Encoders issue (docs/pretraining-budgets.md, "What is left"), run in
+# parallel on one GPU machine: tiny MAE and MLM with the loss on masked positions only (the papers)
+# and on all positions, an MAE with a 2 x 128 decoder (its loss falls faster), and the causal GPT, one 10,000-step schedule each, scored every 2,000
+# steps next to the random-init control of the same seed. Runs the package from a copy under
+# /tmp/pkg (no install needed) and writes $OUT/long_rows.json. Each job is cut at $LIMIT seconds.
+set -u
+mkdir -p /tmp/pkg /tmp/res && cp -r benchbarcode /tmp/pkg/ && cp -r encoders /tmp/pkg/benchbarcode/encoders && cp -r tasks /tmp/pkg/benchbarcode/tasks
+export PYTHONPATH=/tmp/pkg OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+LIMIT=${LIMIT:-540}
+run() { name=$1; shift; timeout $LIMIT python3 scripts/long_schedule.py --data sim --steps 10000 \
+        --eval-at 2000,4000,6000,8000 "$@" --json /tmp/res/$name.json > /tmp/res/$name.log 2>&1; echo "done $name rc=$?"; }
+run mae_masked_s0 --objectives mae --set lr=5e-4,warmup_steps=200 &
+run mae_all_s0    --objectives mae --set 'lr=5e-4,warmup_steps=200,loss_on="all"' &
+run mae_all_s1    --objectives mae --set 'lr=5e-4,warmup_steps=200,loss_on="all"' --seed 1 &
+run mlm_masked_s0 --objectives mlm --set lr=5e-4,warmup_steps=200 &
+run mlm_all_s0    --objectives mlm --set 'lr=5e-4,warmup_steps=200,loss_on="all"' &
+run mlm_all_s1    --objectives mlm --set 'lr=5e-4,warmup_steps=200,loss_on="all"' --seed 1 &
+run mae_dec2_s0   --objectives mae --set 'lr=5e-4,warmup_steps=200,decoder={"decoder_layers":2,"decoder_hidden":128,"decoder_heads":4,"decoder_intermediate":512}' &
+run gpt_s0        --objectives gpt --set lr=5e-4,warmup_steps=200 &
+wait
+python3 - <<'PY'
+import json, glob, os
+rows = []
+for f in sorted(glob.glob("/tmp/res/*.json")):
+    for r in json.load(open(f))["rows"]:
+        r["job"] = os.path.basename(f)[:-5]; rows.append(r)
+json.dump(rows, open(os.environ["OUT"] + "/long_rows.json", "w"), indent=0)
+print(len(rows), "rows")
+PY
+for f in /tmp/res/*.log; do echo "== $f"; grep -v "Warn\|shards\|Loading" $f | tail -3 | cut -c1-300; done
