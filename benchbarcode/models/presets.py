@@ -2,8 +2,9 @@
 
 ``tiny`` is the CPU default (k=6, 2 layers x 128). Its budgets are measured against the ``random``
 control of the same architecture on the embedded ``sim`` data (docs/pretraining-budgets.md): the
-causal GPT beats it from about 1,000 steps, so that is its budget; MAE and MLM did not beat it at
-any budget measured (up to 4,000 steps), so they keep 250 steps, the largest budget before the
+causal GPT first gets above it at about 1,000 steps (clearly for seed 0, a tie for seed 1), so that
+is its budget; MAE and MLM did not beat it at any budget measured (up to 4,000 steps), so they keep
+250 steps, the largest budget before the
 dip where pretraining starts to *lower* 1-NN accuracy (at 250 steps they are at the control's
 level). ``small`` is a larger CPU / single-GPU configuration. ``paper`` follows the published models: BarcodeMAE (k=6, encoder and
 decoder 6 layers / 6 heads / 768), BarcodeBERT 8-4-4 (k=8, 4 layers, 4 heads, 768), and a causal
