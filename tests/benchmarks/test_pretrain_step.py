@@ -11,7 +11,8 @@ hidden 256, 4 heads, FFN 1024. Objectives:
 
 * ``mlm``: BarcodeBERT MLM (loss on the masked positions);
 * ``mae_paper``: MAE with a decoder as wide and deep as the encoder (256, 4 layers);
-* ``mae_light``: MAE with the light decoder (1 layer, width 128, 2 heads).
+* ``mae_light``: MAE with the light decoder (1 layer, width 128, 2 heads);
+* ``mae_light_nodrop``: the same without dropout in the decoder (as He et al.'s MAE decoder).
 
 ``test_pretrain_step[...]`` times each objective on its own; its
 ``extra_info`` holds the seconds per step (``s_per_step_min`` / ``_median``)
@@ -55,6 +56,7 @@ BUILDERS = {
         K, T, **ENCODER, decoder_layers=4, decoder_hidden=256, decoder_heads=4, decoder_intermediate=1024
     ),
     "mae_light": lambda T: MAEForPretraining.from_sizes(K, T, **ENCODER, light=True),
+    "mae_light_nodrop": lambda T: MAEForPretraining.from_sizes(K, T, **ENCODER, light=True, decoder_dropout=0.0),
 }
 
 _MEDIANS: dict[str, float] = {}
