@@ -43,14 +43,6 @@ for obj, preset in [("mlm","paper"),("mae","paper"),("mae","paper-light")]:
         opt.zero_grad(); loss.backward(); opt.step()
     torch.cuda.synchronize(); print(obj, preset, "k=6 batch 256 bf16: s/step", round((time.perf_counter()-t)/20, 4), flush=True)
 PY
-python3 - <<'PY'
-import json, glob, os
-rows = []
-for f in sorted(glob.glob("/tmp/res/*.json")):
-    for r in json.load(open(f))["rows"]:
-        r["job"] = os.path.basename(f)[:-5]; rows.append(r)
-json.dump(rows, open(os.environ["OUT"] + "/all_rows.json", "w"), indent=0)
-print(len(rows), "rows")
-PY
+python3 scripts/collect_rows.py /tmp/res $OUT/all_rows.json
 cat $OUT/steptime.txt
 for f in /tmp/res/*.log; do echo "== $f"; grep -v "Warn\|shards\|Loading" $f | tail -4; done > $OUT/logs.txt

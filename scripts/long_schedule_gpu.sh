@@ -19,13 +19,5 @@ run mlm_all_s1    --objectives mlm --set 'lr=5e-4,warmup_steps=200,loss_on="all"
 run mae_dec2_s0   --objectives mae --set 'lr=5e-4,warmup_steps=200,decoder={"decoder_layers":2,"decoder_hidden":128,"decoder_heads":4,"decoder_intermediate":512}' &
 run gpt_s0        --objectives gpt --set lr=5e-4,warmup_steps=200 &
 wait
-python3 - <<'PY'
-import json, glob, os
-rows = []
-for f in sorted(glob.glob("/tmp/res/*.json")):
-    for r in json.load(open(f))["rows"]:
-        r["job"] = os.path.basename(f)[:-5]; rows.append(r)
-json.dump(rows, open(os.environ["OUT"] + "/long_rows.json", "w"), indent=0)
-print(len(rows), "rows")
-PY
+python3 scripts/collect_rows.py /tmp/res $OUT/long_rows.json
 for f in /tmp/res/*.log; do echo "== $f"; grep -v "Warn\|shards\|Loading" $f | tail -3 | cut -c1-300; done
