@@ -56,6 +56,15 @@ def random_like(objective, preset, seed, device):
 POOLINGS = ("mean", "mean-layers", "mean-first")
 
 
+def parse_overrides(text: str) -> dict:
+    """``"lr=5e-4,loss_on=\"all\",decoder={...}"`` -> preset overrides (values are JSON)."""
+    overrides = {}
+    for item in filter(None, re.split(r",(?![^{]*\})", text)):  # commas outside {...}
+        key, value = item.split("=", 1)
+        overrides[key] = json.loads(value)
+    return overrides
+
+
 def score(encoder, train, test_unseen) -> dict:
     """Raw and centred 1-NN genus accuracy; transformers also under the other poolings."""
     kl, ql = train["genus"].astype(str).to_numpy(), test_unseen["genus"].astype(str).to_numpy()
@@ -91,10 +100,7 @@ def main() -> None:
     corpus = ds.pretraining_sequences()
     train = ds.split("train").dropna(subset=["genus"])
     test_unseen = ds.split("test_unseen").dropna(subset=["genus"])
-    overrides = {}
-    for item in filter(None, re.split(r",(?![^{]*\})", args.set)):  # commas outside {...}
-        key, value = item.split("=")
-        overrides[key] = json.loads(value)
+    overrides = parse_overrides(args.set)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
     if args.controls:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from budget_curve import random_like, score  # noqa: E402
+from budget_curve import parse_overrides, random_like, score  # noqa: E402
 
 from benchbarcode.data import load_barcodes  # noqa: E402
 from benchbarcode.models.presets import get_preset  # noqa: E402
@@ -37,14 +36,6 @@ from benchbarcode.registry import get_encoder  # noqa: E402
 
 class _Pause(KeyboardInterrupt):
     """Raised from ``on_step`` to stop the run at an evaluation step (pretrain then checkpoints)."""
-
-
-def parse_overrides(text: str) -> dict:
-    overrides = {}
-    for item in filter(None, re.split(r",(?![^{]*\})", text)):  # commas outside {...}
-        key, value = item.split("=", 1)
-        overrides[key] = json.loads(value)
-    return overrides
 
 
 def main() -> None:
