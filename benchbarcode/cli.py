@@ -104,11 +104,18 @@ def cmd_pretrain(args) -> int:
             raise UserError(f"{flag} must be >= 1")
     if args.lr is not None and not args.lr > 0:
         raise UserError("--lr must be > 0")
+    if args.warmup_steps is not None and args.warmup_steps < 0:
+        raise UserError("--warmup-steps must be >= 0")
+    if args.mask_ratio is not None:
+        if entry.objective not in ("mae", "mlm"):
+            raise UserError(f"--mask-ratio applies to mae and mlm, not {args.encoder}")
+        if not 0 < args.mask_ratio < 1:
+            raise UserError("--mask-ratio must be between 0 and 1 (exclusive)")
     if args.loss_on is not None and entry.objective not in ("mae", "mlm"):
         raise UserError(f"--loss-on applies to mae and mlm, not {args.encoder}")
     preset = get_preset(entry.objective, args.preset).with_overrides(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, max_len=args.max_length,
-        loss_on=args.loss_on)
+        loss_on=args.loss_on, warmup_steps=args.warmup_steps, mask_ratio=args.mask_ratio)
     ds = _load(args)
     meta = pretrain(entry.objective, preset, ds.pretraining_sequences(), args.out, seed=args.seed,
                     data_identity=ds.identity(), preset_name=args.preset, encoder_name=args.encoder,
@@ -160,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, metavar="N", help="optimiser steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, metavar="B", help="global batch size (default: the preset's)")
     p.add_argument("--lr", type=float, metavar="X", help="peak learning rate (default: the preset's)")
+    p.add_argument("--warmup-steps", type=int, metavar="N",
+                   help="linear warm-up of the one-cycle schedule (default: the preset's)")
+    p.add_argument("--mask-ratio", type=float, metavar="R",
+                   help="mae/mlm: fraction of valid k-mers masked (default: the preset's, 0.5)")
     p.add_argument("--loss-on", choices=["masked", "all"],
                    help="mae/mlm: loss on the masked positions only (default, as the papers) or on "
                         "all positions (keeps each token's identity in the top layer)")
