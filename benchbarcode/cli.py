@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from typing import Sequence
@@ -130,6 +131,131 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+def _encoder_options(pairs: list[str] | None) -> dict:
+    """``KEY=VALUE`` pairs; a VALUE that parses as JSON (numbers, true/false) is taken as such."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--encoder-option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _run_options(args, tasks=None):
+    from benchbarcode.run import RunOptions
+
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
+    return RunOptions(encoder=args.encoder, checkpoint=args.checkpoint,
+                      encoder_options=_encoder_options(args.encoder_option), preset=args.preset,
+                      tasks=tasks, results_dir=getattr(args, "results_dir", "results"),
+                      device=args.device, seed=args.seed, batch_size=args.batch_size,
+                      limit=getattr(args, "limit", None), overwrite=getattr(args, "overwrite", False),
+                      progress=not args.quiet, use_cache=not args.no_cache,
+                      command=["benchbarcode", *sys.argv[1:]])
+
+
+def _fmt(value: float, std: float | None = None) -> str:
+    return f"{value:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+
+
+def score_table(report) -> str:
+    """The end-of-run table: one row per task, main score first."""
+    rows = []
+    for o in report.outcomes:
+        if o.result is None:
+            rows.append([o.task, "-", "-", f"skipped: {o.reason}", o.status])
+            continue
+        r = o.result
+        main, std = r["main_score"], r["scores_std"].get(r["main_score"])
+        others = ", ".join(f"{k} {v:.3f}" for k, v in r["scores"].items() if k != main)
+        rows.append([o.task, main, _fmt(r["main_value"], std), others,
+                     "written" if o.status == "done" else "existing (skipped; --overwrite reruns)"])
+    return tabulate(rows, headers=["task", "main score", "value", "other scores", "result"],
+                    tablefmt="github", maxcolwidths=[None, None, None, 60, 24])
+
+
+def cmd_run(args) -> int:
+    from benchbarcode.run import run_benchmark
+    from benchbarcode.tasks import summary_score
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    opts = _run_options(args, tasks)
+    report = run_benchmark(opts, _load(args))
+    if args.quiet:
+        return 0
+    meta = report.encoder
+    budget = meta.get("budget") or {}
+    stated = (f"{budget.get('steps', 0):,} steps, {budget.get('sequences', 0):,} sequences, "
+              f"{budget.get('flops', 0):.3g} FLOPs" if budget.get("steps") else "none (not pretrained)")
+    print(f"\nencoder {meta['name']} ({meta['family']}, {meta['parameters']:,} parameters, "
+          f"{meta['embedding_dim']}-d); pretraining budget: {stated}")
+    print(score_table(report))
+    done = {o.task: o.result for o in report.outcomes if o.result is not None}
+    if "closed-world" in done and "open-world" in done:
+        h = summary_score(done["closed-world"]["main_value"], done["open-world"]["main_value"])
+        print(f"\nsummary (harmonic mean of closed-world and open-world accuracy): {h:.4f}")
+    print(f"results: {report.directory}")
+    return 0 if done else 2
+
+
+def cmd_embed(args) -> int:
+    from benchbarcode.embed import (EmbeddingCache, cache_key_parts, cache_root, embed_sequences,
+                                    write_embeddings_npz)
+    from benchbarcode.run import evaluation_split, load_encoder, resolve_device
+
+    if not args.out.endswith(".npz"):
+        raise UserError(f"--out {args.out}: expected a .npz file name")
+    opts = _run_options(args)
+    ds = _load(args)
+    table = evaluation_split(ds, args.split, None, args.seed)
+    encoder, _ = load_encoder(opts, ds, resolve_device(args.device))
+    cache = None if args.no_cache else EmbeddingCache(cache_root() / "embeddings")
+    vectors, hit = embed_sequences(encoder, table["sequence"].tolist(),
+                                   parts=cache_key_parts(encoder.meta, ds.content_hash(), args.split),
+                                   cache=cache, batch_size=args.batch_size, progress=not args.quiet)
+    write_embeddings_npz(args.out, vectors, table)
+    if not args.quiet:
+        print(f"wrote {vectors.shape[0]:,} x {vectors.shape[1]} embeddings of {args.split} "
+              f"({encoder.meta.name}{', from the cache' if hit else ''}) to {args.out}")
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from benchbarcode.registry import list_tasks
+
+    rows = [{**e.meta.to_dict(), "origin": e.origin} for e in list_tasks()]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=list))
+        return 0
+    table = [[r["name"], r["version"], ", ".join(r["splits"]), r["label_rank"], r["main_score"],
+              r["description"]] for r in rows]
+    print(tabulate(table, headers=["name", "version", "splits", "labels", "main score", "description"],
+                   tablefmt="github", maxcolwidths=[None, None, 30, None, None, 60]))
+    return 0
+
+
+def _add_encoder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoder", required=True, metavar="NAME", help="see: benchbarcode encoders")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="a directory written by 'benchbarcode pretrain' (in-house encoders); "
+                        "without it, mae/mlm/gpt are pretrained once with --preset and cached")
+    p.add_argument("--preset", default="tiny", metavar="P",
+                   help="pretraining preset when no --checkpoint is given (default tiny)")
+    p.add_argument("--encoder-option", action="append", metavar="KEY=VALUE",
+                   help="passed to the encoder's factory, e.g. like=mlm (random) or k=4 (kmer); repeatable")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of pretraining, random-init weights, subsets and task repeats (default 0)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="B", help="embedding batch size (default 64)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchbarcode",
@@ -183,6 +309,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _add_data_options(p)
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("run", help="evaluate an encoder on the frozen-feature tasks and write results",
+                       description="Pretrain (in-house encoders without --checkpoint, cached) or load an "
+                                   "encoder, embed the needed splits (cached), run the tasks, write "
+                                   "DIR/<encoder>/<run-id>/<task>.json and print a score table. Results "
+                                   "already written are kept (resume) unless --overwrite.")
+    _add_encoder_options(p)
+    p.add_argument("--tasks", metavar="A,B", help="comma-separated task names (default: all; see: benchbarcode tasks)")
+    p.add_argument("--results-dir", default="results", metavar="DIR", help="default results/")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N random records per evaluation split")
+    p.add_argument("--overwrite", action="store_true", help="recompute results that already exist")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("embed", help="write one split's embeddings to a .npz file",
+                       description="Embed SPLIT of SOURCE with an encoder; the .npz holds embeddings "
+                                   "(float32 [N, D]), processid, genus and species ('' for missing).")
+    _add_encoder_options(p)
+    p.add_argument("--split", required=True, metavar="SPLIT", help="e.g. train, test_unseen")
+    p.add_argument("--out", required=True, metavar="FILE.npz")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("tasks", help="list the frozen-feature tasks")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_tasks)
     return parser
 
 
@@ -192,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not getattr(args, "quiet", False):
+        logging.basicConfig(format="benchbarcode: %(message)s", level=logging.INFO)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

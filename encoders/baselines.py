@@ -17,7 +17,7 @@ from benchbarcode.tokenizers import UNK_ID, KmerTokenizer
                   description="k-mer count profile (overlapping k-mers, k=6 default), L2-normalised; "
                               "no training")
 class KmerProfileEncoder(Encoder):
-    def __init__(self, k: int = 6, max_length: int = 660, **_: object):
+    def __init__(self, k: int = 6, max_length: int = 660):
         if not 1 <= int(k) <= 8:
             raise UserError(f"kmer encoder: k must be 1..8, not {k}")
         self.k = int(k)
@@ -55,7 +55,7 @@ def _random_parameters() -> int:
                   description="the architecture of an in-house encoder (--like mae by default), "
                               "randomly initialised: the control every learned encoder must beat")
 def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, device: str = "cpu",
-                        pooling: str | None = None, **_: object) -> Encoder:
+                        pooling: str | None = None) -> Encoder:
     from benchbarcode.encoders.inhouse import TransformerEncoder
 
     entry = get_encoder(like)

@@ -111,8 +111,8 @@ class TransformerEncoder(Encoder):
 
 
 def _pretrained_factory(name: str, objective: str):
-    def factory(checkpoint: str | None = None, device: str = "cpu", pooling: str | None = None,
-                **_: object) -> TransformerEncoder:
+    def factory(checkpoint: str | None = None, device: str = "cpu",
+                pooling: str | None = None) -> TransformerEncoder:
         if checkpoint is None:
             raise UserError(f"encoder {name!r} needs --checkpoint DIR, a directory written by "
                             f"'benchbarcode pretrain --encoder {name}'")

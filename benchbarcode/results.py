@@ -1,0 +1,220 @@
+"""The result file: one JSON object per (encoder, run, task), built, validated, written, read.
+
+Layout on disk: ``DIR/<encoder>/<run-id>/<task>.json``. Validation is one table of required
+fields (:data:`REQUIRED`) checked by hand; no schema library.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbarcode import __version__
+from benchbarcode.errors import UserError, located
+from benchbarcode.fileio import write_text_atomic
+
+SCHEMA_VERSION = 1
+_OUTCOME_KEYS = ("scores", "scores_std", "seeds", "counts")
+_PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "pandas")
+
+# (dotted field, type): "int", "number" (finite), "str", "object", "list"; "a|b" allows either,
+# a trailing "?" allows null. Every value of "scores" and "scores_std" must be a finite number.
+REQUIRED: tuple[tuple[str, str], ...] = (
+    ("schema_version", "int"), ("benchbarcode_version", "str"), ("date", "str"), ("run_id", "str"),
+    ("command", "list"), ("environment", "object"), ("device", "str"), ("dtype", "str"),
+    ("batch_size", "int"),
+    ("encoder", "object"), ("encoder.name", "str"), ("encoder.family", "str"),
+    ("encoder.objective", "str"), ("encoder.parameters", "int"), ("encoder.embedding_dim", "int"),
+    ("encoder.pooling", "str"), ("encoder.checkpoint", "object"), ("encoder.budget", "object"),
+    ("data", "object"), ("data.name", "str"), ("data.source", "str"), ("data.content_hash", "str"),
+    ("data.records", "int"), ("data.split_origin", "str"), ("data.split_seed", "int?"),
+    ("data.split_sizes", "object"),
+    ("task", "object"), ("task.name", "str"), ("task.version", "int|str"), ("task.metrics", "list"),
+    ("task.main_score", "str"),
+    ("seeds", "object"), ("scores", "object"), ("scores_std", "object"), ("counts", "object"),
+    ("main_score", "str"), ("main_value", "number"),
+    ("timings_s", "object"), ("timings_s.pretrain", "number"), ("timings_s.embed", "number"),
+    ("timings_s.evaluate", "number"), ("cache", "object"),
+)
+_EXPECTED = {"int": "an integer", "number": "a number", "str": "a string", "object": "an object",
+             "list": "a list"}
+
+
+def environment() -> dict:
+    """Package versions, Python, platform and CPU count of this process."""
+    versions: dict[str, str | None] = {"benchbarcode": __version__}
+    for name in _PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    versions["python"] = platform.python_version()
+    return {"versions": versions, "platform": platform.platform(), "cpu_count": os.cpu_count()}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, tuples and paths turned into JSON types."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_identity: dict, device: str,
+                 dtype: str, batch_size: int, seeds: dict, outcome: dict, timings_s: dict,
+                 cache: dict | None = None, command: list[str] | None = None) -> dict:
+    """The validated result of one task; ``outcome`` is what the task returned.
+
+    ``seeds`` (e.g. the split seed) is recorded with the task's own seeds under ``seeds["task"]``;
+    other outcome keys (e.g. a probe's ``selected`` hyper-parameters) are kept under their names.
+    """
+    main = task_meta.get("main_score")
+    scores = outcome.get("scores", {})
+    if not isinstance(scores, dict) or main not in scores:
+        raise UserError(f"task {task_meta.get('name')!r}: main score {main!r} is not one of its "
+                        f"scores ({', '.join(scores) if isinstance(scores, dict) else scores})")
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "benchbarcode_version": __version__,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "command": list(command) if command is not None else [],
+        "environment": environment(),
+        "device": device,
+        "dtype": dtype,
+        "batch_size": batch_size,
+        "encoder": encoder_meta,
+        "data": data_identity,
+        "task": task_meta,
+        "seeds": {**seeds, "task": outcome.get("seeds", [])},
+        "scores": scores,
+        "scores_std": outcome.get("scores_std", {}),
+        "counts": outcome.get("counts", {}),
+        "main_score": main,
+        "main_value": scores[main],
+        "timings_s": timings_s,
+        "cache": cache if cache is not None else {},
+    }
+    extras = {k: v for k, v in outcome.items() if k not in _OUTCOME_KEYS}
+    clash = sorted(set(extras) & set(result))
+    if clash:
+        raise ValueError(f"task {task_meta.get('name')!r}: outcome key {clash[0]!r} clashes with a result field")
+    result = _plain({**result, **extras})
+    validate_result(result, where=f"result of task {task_meta.get('name')!r}")
+    return result
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind.endswith("?"):
+        return value is None or _type_ok(value, kind[:-1])
+    if "|" in kind:
+        return any(_type_ok(value, k) for k in kind.split("|"))
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    return isinstance(value, {"str": str, "object": dict, "list": list}[kind])
+
+
+def _describe(kind: str) -> str:
+    words = " or ".join(_EXPECTED[k] for k in kind.rstrip("?").split("|"))
+    return words + (" or null" if kind.endswith("?") else "")
+
+
+def _get(result: dict, dotted: str) -> tuple[bool, Any]:
+    value: Any = result
+    for name in dotted.split("."):
+        if not isinstance(value, dict) or name not in value:
+            return False, None
+        value = value[name]
+    return True, value
+
+
+def _non_finite(value: Any, dotted: str) -> str | None:
+    """The dotted name of the first NaN or infinity in ``value`` (JSON has neither), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return dotted
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, item in items:
+        found = _non_finite(item, f"{dotted}.{name}" if dotted else str(name))
+        if found:
+            return found
+    return None
+
+
+def validate_result(result: dict, where: str = "result") -> None:
+    """Raise a UserError naming ``where`` and the first bad field of ``result``."""
+    if not isinstance(result, dict):
+        raise located(where, None, "expected a JSON object")
+    schema = result.get("schema_version")
+    if _type_ok(schema, "int") and schema > SCHEMA_VERSION:
+        raise located(where, None, f"written by a newer benchbarcode (result schema {schema}, "
+                                   f"this version reads <= {SCHEMA_VERSION}); upgrade benchbarcode")
+    for dotted, kind in REQUIRED:
+        present, value = _get(result, dotted)
+        if not present:
+            raise located(where, None, f"field {dotted!r}: missing")
+        if not _type_ok(value, kind):
+            raise located(where, None, f"field {dotted!r}: expected {_describe(kind)}")
+    bad = _non_finite(result, "")
+    if bad:
+        raise located(where, None, f"field {bad!r}: expected a finite number, not NaN or infinity")
+    if schema < 1:
+        raise located(where, None, f"field 'schema_version': expected 1..{SCHEMA_VERSION}, not {schema}")
+    for group in ("scores", "scores_std"):
+        for name, value in result[group].items():
+            if not _type_ok(value, "number"):
+                raise located(where, None, f"field '{group}.{name}': expected a number")
+    main = result["main_score"]
+    if main not in result["scores"]:
+        raise located(where, None, f"field 'main_score': {main!r} is not one of the scores "
+                                   f"({', '.join(result['scores']) or 'none'})")
+    if result["main_value"] != result["scores"][main]:
+        raise located(where, None, f"field 'main_value': {result['main_value']} differs from "
+                                   f"scores.{main} ({result['scores'][main]})")
+
+
+def write_result(path: str | os.PathLike, result: dict) -> None:
+    """Validate ``result``, then write it to ``path`` atomically as JSON."""
+    result = _plain(result)
+    validate_result(result, where=str(path))
+    write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
+
+
+def read_result(path: str | os.PathLike) -> dict:
+    """Read and validate the result at ``path``; any problem is a UserError naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise located(path, None, f"cannot read result ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        result = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise located(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+    validate_result(result, where=str(path))
+    return result
+
+
+def load_results(directory: str | os.PathLike) -> list[dict]:
+    """Every result ``DIR/<encoder>/<run-id>/<task>.json``, validated, in path order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"{directory}: no such results directory")
+    paths = sorted(p for p in directory.glob("*/*/*.json") if not p.name.startswith("."))
+    return [read_result(p) for p in paths]

@@ -1,0 +1,240 @@
+"""The pipeline behind ``benchbarcode run``: encoder -> embeddings (cached) -> tasks -> result files.
+
+Nothing here prints; progress goes through tqdm (``progress``) and notes through the
+``benchbarcode`` logger. Work survives interruption at every level: pretraining checkpoints and
+resumes, embeddings are cached per split, each task's result is written atomically as soon as it
+exists, and a re-run skips the results already on disk (unless ``overwrite``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchbarcode.data.dataset import BarcodeDataset
+from benchbarcode.embed import EmbeddingCache, cache_key_parts, cache_root, embed_sequences
+from benchbarcode.errors import UserError
+from benchbarcode.registry import Encoder, EncoderEntry, Task, get_encoder, get_task, list_tasks
+from benchbarcode.results import build_result, read_result, write_result
+
+log = logging.getLogger("benchbarcode")
+
+LABELS = ["processid", "genus", "species", "bin"]
+PRETRAINED_FORMAT = 1
+
+
+@dataclass
+class RunOptions:
+    """Everything ``benchbarcode run`` takes besides the data set."""
+
+    encoder: str
+    checkpoint: str | None = None
+    encoder_options: dict = field(default_factory=dict)
+    preset: str = "tiny"  # in-house encoders without a checkpoint are pretrained with this preset
+    tasks: list[str] | None = None  # None: every registered task
+    results_dir: str = "results"
+    device: str = "auto"
+    seed: int = 0
+    batch_size: int = 64
+    limit: int | None = None  # at most this many records per evaluation split (random, seeded)
+    overwrite: bool = False
+    progress: bool = True
+    cache_dir: str | None = None  # root of the caches (default: embed.cache_root())
+    use_cache: bool = True
+    command: list[str] | None = None  # recorded in each result
+
+
+@dataclass
+class TaskOutcome:
+    task: str
+    status: str  # "done", "existing" (read from disk) or "skipped"
+    result: dict | None = None
+    path: Path | None = None
+    reason: str | None = None
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    encoder: dict
+    directory: Path
+    outcomes: list[TaskOutcome]
+    timings_s: dict
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda requested but no CUDA device is available")
+    return device
+
+
+def select_tasks(names: list[str] | None) -> list[Task]:
+    """The tasks to run (unknown names fail before any work starts)."""
+    if names is None:
+        return [entry.create() for entry in list_tasks()]
+    return [get_task(name) for name in dict.fromkeys(names)]
+
+
+# ----------------------------------------------------------------------------- encoders
+def _create(entry: EncoderEntry, options: dict) -> Encoder:
+    """Call the factory with ``options``; ``device`` is dropped for a factory that does not take it
+    (a third-party encoder may manage its own device), any other unknown option is an error."""
+    params = inspect.signature(entry.factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        if "device" not in params:
+            options = {k: v for k, v in options.items() if k != "device"}
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise UserError(f"encoder {entry.name!r} does not take option(s) {', '.join(unknown)}")
+    return entry.create(**options)
+
+
+def pretrained_directory(entry: EncoderEntry, preset_name: str, seed: int, ds: BarcodeDataset,
+                         device: str, root: Path) -> tuple[Path, dict]:
+    """Where the cached pretraining of ``entry`` on ``ds`` lives, and the identity that names it."""
+    from benchbarcode.models.presets import get_preset
+
+    preset = get_preset(entry.objective, preset_name)
+    identity = {"format": PRETRAINED_FORMAT, "encoder": entry.name, "objective": entry.objective,
+                "preset": preset_name, "recipe": preset.to_dict(), "seed": seed,
+                "data": ds.content_hash(), "device_type": device.split(":")[0]}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return root / "pretrained" / f"{entry.name}-{preset_name}-{digest}", identity
+
+
+def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Encoder, float]:
+    """The encoder to evaluate and the seconds this call spent pretraining it.
+
+    An in-house encoder without ``checkpoint`` is pretrained with its preset's default budget on
+    ``ds``'s pretraining corpus, once: the directory is cached by identity (recipe, seed, data,
+    device type) and an interrupted pretraining resumes there.
+    """
+    entry = get_encoder(opts.encoder)
+    options = dict(opts.encoder_options)
+    options.setdefault("device", device)
+    if entry.name == "random":
+        options.setdefault("seed", opts.seed)
+    checkpoint = opts.checkpoint
+    spent = 0.0
+    if checkpoint is None and entry.pretrainable:
+        from benchbarcode.models.presets import get_preset
+        from benchbarcode.pretrain import META_FILE, pretrain, read_checkpoint_state
+
+        root = Path(opts.cache_dir) if opts.cache_dir else cache_root()
+        directory, _ = pretrained_directory(entry, opts.preset, opts.seed, ds, device, root)
+        if not (directory / META_FILE).is_file():
+            log.info("pretraining %s (%s preset) into %s", entry.name, opts.preset, directory)
+            started = time.perf_counter()
+            pretrain(entry.objective, get_preset(entry.objective, opts.preset), ds.pretraining_sequences(),
+                     directory, seed=opts.seed, data_identity=ds.identity(), preset_name=opts.preset,
+                     encoder_name=entry.name, resume=read_checkpoint_state(directory) is not None,
+                     device=device, progress=opts.progress)
+            spent = time.perf_counter() - started
+        checkpoint = str(directory)
+    if checkpoint is not None:
+        options["checkpoint"] = checkpoint
+    return _create(entry, options), spent
+
+
+def run_id_for(meta_dict: dict, ds: BarcodeDataset, opts: RunOptions) -> str:
+    """A name for the run that is the same whenever the vectors and the task seeds are the same."""
+    ident = {"encoder": {k: v for k, v in meta_dict.items() if k not in ("checkpoint", "budget")},
+             "checkpoint": {k: v for k, v in meta_dict.get("checkpoint", {}).items() if k != "path"},
+             "data": ds.content_hash(), "seed": opts.seed, "limit": opts.limit}
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in ds.name)
+    return f"{name}-seed{opts.seed}{f'-limit{opts.limit}' if opts.limit else ''}-{digest}"
+
+
+# ----------------------------------------------------------------------------- data
+def evaluation_split(ds: BarcodeDataset, split: str, limit: int | None, seed: int) -> pd.DataFrame:
+    """The rows of ``split`` (a seeded random subset of at most ``limit``, in table order)."""
+    table = ds.split(split)
+    if limit is not None and len(table) > limit:
+        rows = np.sort(np.random.default_rng([seed, limit]).choice(len(table), limit, replace=False))
+        table = table.iloc[rows].reset_index(drop=True)
+    return table
+
+
+def _labels(table: pd.DataFrame) -> pd.DataFrame:
+    out = table[LABELS].astype(object)
+    return out.where(out.notna(), None)
+
+
+# ----------------------------------------------------------------------------- the run
+def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
+    """Run ``opts.tasks`` for ``opts.encoder`` on ``ds``; write one result file per task."""
+    tasks = select_tasks(opts.tasks)
+    if opts.limit is not None and opts.limit < 2:
+        raise UserError("--limit must be >= 2")
+    device = resolve_device(opts.device)
+    encoder, pretrain_s = load_encoder(opts, ds, device)
+    meta = encoder.meta.to_dict()
+    run_id = run_id_for(meta, ds, opts)
+    directory = Path(opts.results_dir) / encoder.meta.name / run_id
+    data_identity = {**ds.identity(), "limit": opts.limit}
+    outcomes: dict[str, TaskOutcome] = {}
+    pending: list[Task] = []
+    for task in tasks:
+        path = directory / f"{task.meta.name}.json"
+        if path.is_file() and not opts.overwrite:
+            outcomes[task.meta.name] = TaskOutcome(task.meta.name, "existing", read_result(path), path)
+        else:
+            pending.append(task)
+
+    cache = None
+    if opts.use_cache:
+        cache = EmbeddingCache((Path(opts.cache_dir) if opts.cache_dir else cache_root()) / "embeddings")
+    embeddings, labels, embed_s, cache_state = {}, {}, {}, {}
+    for split in dict.fromkeys(s for task in pending for s in task.meta.splits):
+        table = evaluation_split(ds, split, opts.limit, opts.seed)
+        label = split if opts.limit is None else f"{split}@limit={opts.limit},seed={opts.seed}"
+        parts = cache_key_parts(encoder.meta, ds.content_hash(), label)
+        started = time.perf_counter()
+        embeddings[split], hit = embed_sequences(encoder, table["sequence"].tolist(), parts=parts,
+                                                 cache=cache, batch_size=opts.batch_size,
+                                                 progress=opts.progress)
+        embed_s[split] = time.perf_counter() - started
+        labels[split] = _labels(table)
+        cache_state[split] = "hit" if hit else ("miss" if cache is not None else "off")
+
+    for task in pending:
+        name = task.meta.name
+        empty = [s for s in task.meta.splits if len(labels[s]) == 0]
+        if empty:
+            outcomes[name] = TaskOutcome(name, "skipped", reason=f"empty split(s): {', '.join(empty)}")
+            continue
+        started = time.perf_counter()
+        try:
+            outcome = task.evaluate({s: embeddings[s] for s in task.meta.splits},
+                                    {s: labels[s] for s in task.meta.splits}, seed=opts.seed,
+                                    device=device, progress=opts.progress)
+        except UserError as exc:
+            outcomes[name] = TaskOutcome(name, "skipped", reason=str(exc))
+            log.warning("task %s skipped: %s", name, exc)
+            continue
+        timings = {"pretrain": round(pretrain_s, 3),
+                   "embed": round(sum(embed_s[s] for s in task.meta.splits), 3),
+                   "evaluate": round(time.perf_counter() - started, 3)}
+        result = build_result(
+            run_id=run_id, task_meta=task.meta.to_dict(), encoder_meta=meta, data_identity=data_identity,
+            device=device, dtype="float32", batch_size=opts.batch_size,
+            seeds={"run": opts.seed, "split": ds.split_seed}, outcome=outcome, timings_s=timings,
+            cache={s: cache_state[s] for s in task.meta.splits}, command=opts.command)
+        path = directory / f"{name}.json"
+        write_result(path, result)
+        outcomes[name] = TaskOutcome(name, "done", result, path)
+    ordered = [outcomes[t.meta.name] for t in tasks]
+    return RunReport(run_id, meta, directory, ordered,
+                     {"pretrain": pretrain_s, "embed": sum(embed_s.values())})

@@ -1,0 +1,109 @@
+"""Zero-shot clustering of unseen species (BIOSCAN-5M protocol).
+
+``test_unseen`` embeddings are reduced by UMAP to 50 dimensions (cosine metric, min_dist 0,
+30 neighbours capped below N, random_state = seed), then clustered twice: agglomerative (Ward)
+with k = the number of true classes, and HDBSCAN. Each clustering is scored by adjusted mutual
+information against the labels: species for ``clustering``, BIN for ``bin-reconstruction``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import HDBSCAN, AgglomerativeClustering
+from sklearn.metrics import adjusted_mutual_info_score
+
+from benchbarcode.registry import Task, TaskMeta, register_task
+
+N_COMPONENTS = 50
+N_NEIGHBOURS = 30
+MIN_CLUSTER_SIZE = 5
+METRICS = ("ami_agglomerative", "ami_hdbscan")
+
+
+_last_reduction: dict[tuple, np.ndarray] = {}  # the latest UMAP, reused by the next task
+
+
+def reduce(x: np.ndarray, seed: int) -> np.ndarray:
+    """UMAP of ``x`` to :data:`N_COMPONENTS` dimensions; ``x`` itself when N < N_COMPONENTS + 2.
+
+    UMAP cannot lay out so few points in that many dimensions, so tiny inputs skip it.
+    umap-learn is imported here: importing it (and its first call, compiled by numba) is slow.
+    The latest result is kept, keyed by the content of ``x`` and the seed, so ``clustering``
+    and ``bin-reconstruction`` on the same rows compute one UMAP between them.
+    """
+    if x.shape[0] < N_COMPONENTS + 2:
+        return x
+    key = (x.shape, str(x.dtype), int(seed), hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest())
+    if key in _last_reduction:
+        return _last_reduction[key]
+    import umap
+
+    with warnings.catch_warnings():  # random_state disables parallelism: umap says so
+        warnings.simplefilter("ignore", UserWarning)
+        reduced = umap.UMAP(n_components=N_COMPONENTS, metric="cosine", min_dist=0.0,
+                            n_neighbors=min(N_NEIGHBOURS, x.shape[0] - 1),
+                            random_state=int(seed)).fit_transform(x)
+    _last_reduction.clear()
+    _last_reduction[key] = reduced
+    return reduced
+
+
+def _meta(name: str, description: str, rank: str) -> TaskMeta:
+    return TaskMeta(
+        name=name, version="1", description=description, splits=("test_unseen",),
+        label_rank=rank, metrics=METRICS, main_score="ami_agglomerative",
+        protocol={
+            "split": "test_unseen", "label_rank": rank,
+            "reduction": "UMAP", "umap_n_components": N_COMPONENTS, "umap_metric": "cosine",
+            "umap_min_dist": 0.0, "umap_n_neighbors": f"{N_NEIGHBOURS}, capped at N-1",
+            "umap_random_state": "seed",
+            "tiny_inputs": f"N < {N_COMPONENTS + 2}: UMAP skipped, raw embeddings clustered",
+            "agglomerative": "ward linkage, k = number of classes",
+            "hdbscan": f"sklearn HDBSCAN, min_cluster_size {MIN_CLUSTER_SIZE}, "
+                       "min_samples = min_cluster_size capped at N; noise points share the label -1",
+            "score": "sklearn adjusted_mutual_info_score",
+            "missing_labels": "rows dropped and counted",
+            "seeds": "one run (UMAP random_state = seed)",
+        })
+
+
+class ClusteringTask(Task):
+    """UMAP + agglomerative / HDBSCAN clustering of ``test_unseen``, AMI against ``meta.label_rank``."""
+
+    def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
+                 seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
+        (split,) = self.meta.splits
+        x, y, dropped = self.labelled(embeddings, labels, split)
+        reduced = reduce(x, seed)
+        n_classes = len(np.unique(y))
+        ward = AgglomerativeClustering(n_clusters=n_classes, linkage="ward").fit_predict(reduced)
+        density = HDBSCAN(min_cluster_size=MIN_CLUSTER_SIZE, min_samples=min(MIN_CLUSTER_SIZE, len(y)),
+                          copy=True).fit_predict(reduced)
+        scores = {"ami_agglomerative": float(adjusted_mutual_info_score(y, ward)),
+                  "ami_hdbscan": float(adjusted_mutual_info_score(y, density))}
+        counts = {"samples": len(y), "classes": n_classes, f"dropped_missing_{split}": dropped,
+                  "clustered_dims": int(reduced.shape[1]),
+                  "hdbscan_clusters": len(set(density.tolist()) - {-1}),
+                  "hdbscan_noise": int((density == -1).sum())}
+        return {"scores": scores, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
+
+
+@register_task
+class SpeciesClusteringTask(ClusteringTask):
+    """Zero-shot clustering of unseen species, scored against species."""
+
+    meta = _meta("clustering", "zero-shot clustering of unseen species (UMAP + agglomerative/HDBSCAN), "
+                 "AMI against species", rank="species")
+
+
+@register_task
+class BinReconstructionTask(ClusteringTask):
+    """The same clustering of unseen species, scored against BINs (rows with a BIN only)."""
+
+    meta = _meta("bin-reconstruction", "zero-shot clustering of unseen species "
+                 "(UMAP + agglomerative/HDBSCAN), AMI against BIN", rank="bin")

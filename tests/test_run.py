@@ -1,0 +1,190 @@
+"""`benchbarcode run` / `embed` / `tasks`: results with provenance, resume, cache, pretraining cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchbarcode import run as run_module
+from benchbarcode.cli import main
+from benchbarcode.data import load_barcodes
+from benchbarcode.embed import read_embeddings_npz
+from benchbarcode.errors import UserError
+from benchbarcode.models import presets
+from benchbarcode.registry import get_task
+from benchbarcode.results import read_result
+from benchbarcode.run import RunOptions, run_benchmark
+
+DATA = "sim:1200"
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return load_barcodes(DATA)
+
+
+@pytest.fixture(autouse=True)
+def cache_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCHBARCODE_CACHE", str(tmp_path / "cache"))
+
+
+def opts(tmp_path, **kw) -> RunOptions:
+    base = dict(encoder="kmer", encoder_options={"k": 4}, tasks=["open-world", "unseen-species"],
+                results_dir=str(tmp_path / "results"), device="cpu", progress=False)
+    return RunOptions(**{**base, **kw})
+
+
+def test_run_writes_valid_results_with_provenance(tmp_path, ds):
+    report = run_benchmark(opts(tmp_path, command=["benchbarcode", "run"]), ds)
+    assert [o.status for o in report.outcomes] == ["done", "done"]
+    path = tmp_path / "results" / "kmer" / report.run_id / "open-world.json"
+    result = read_result(path)
+    assert result["task"]["name"] == "open-world" and result["main_score"] == "accuracy"
+    assert result["data"]["content_hash"] == ds.content_hash()
+    assert result["data"]["split_sizes"]["test_unseen"] > 0
+    assert result["encoder"]["name"] == "kmer" and result["encoder"]["budget"] == {"steps": 0, "flops": 0.0}
+    assert result["seeds"]["run"] == 0 and result["seeds"]["split"] == 0
+    assert set(result["timings_s"]) == {"pretrain", "embed", "evaluate"}
+    assert result["cache"] == {"train": "miss", "test_unseen": "miss"}
+    assert result["environment"]["versions"]["torch"]
+    assert result["command"] == ["benchbarcode", "run"]
+
+
+def test_second_run_skips_existing_results_and_hits_the_cache(tmp_path, ds):
+    first = run_benchmark(opts(tmp_path), ds)
+    again = run_benchmark(opts(tmp_path), ds)
+    assert [o.status for o in again.outcomes] == ["existing", "existing"]
+    assert again.run_id == first.run_id
+    redo = run_benchmark(opts(tmp_path, overwrite=True), ds)
+    assert [o.status for o in redo.outcomes] == ["done", "done"]
+    assert set(redo.outcomes[0].result["cache"].values()) == {"hit"}
+    assert redo.outcomes[0].result["scores"] == first.outcomes[0].result["scores"]
+
+
+def test_run_id_changes_with_seed_limit_and_encoder_options(tmp_path, ds):
+    ids = {run_benchmark(opts(tmp_path, **kw), ds).run_id
+           for kw in ({}, {"seed": 1}, {"limit": 100}, {"encoder_options": {"k": 3}})}
+    assert len(ids) == 4
+
+
+def test_interrupted_run_resumes(tmp_path, ds, monkeypatch):
+    task_class = type(get_task("unseen-species"))
+
+    def interrupt(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(task_class, "evaluate", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(opts(tmp_path), ds)
+    written = list((tmp_path / "results").rglob("*.json"))
+    assert [p.name for p in written] == ["open-world.json"]  # the finished task survived
+    assert not list((tmp_path / "results").rglob("*.tmp"))  # no partial file
+    monkeypatch.undo()
+    monkeypatch.setenv("BENCHBARCODE_CACHE", str(tmp_path / "cache"))
+    report = run_benchmark(opts(tmp_path), ds)
+    assert [o.status for o in report.outcomes] == ["existing", "done"]
+    assert report.outcomes[1].result["cache"]["test_unseen"] == "hit"  # embedded before the interrupt
+
+
+def test_corrupt_cache_file_is_recomputed_not_trusted(tmp_path, ds):
+    first = run_benchmark(opts(tmp_path, tasks=["open-world"]), ds)
+    files = sorted((tmp_path / "cache" / "embeddings").rglob("*.npz"))
+    assert len(files) == 2
+    for f in files:
+        f.write_bytes(f.read_bytes()[:100])  # truncated
+    again = run_benchmark(opts(tmp_path, tasks=["open-world"], overwrite=True), ds)
+    result = again.outcomes[0].result
+    assert set(result["cache"].values()) == {"miss"}
+    assert result["scores"] == first.outcomes[0].result["scores"]
+
+
+def test_limit_subsamples_each_split_deterministically(tmp_path, ds):
+    a = run_benchmark(opts(tmp_path, limit=150, tasks=["open-world"]), ds).outcomes[0].result
+    assert a["counts"]["queries"] + a["counts"].get("dropped_missing_test_unseen", 0) <= 150
+    assert a["data"]["limit"] == 150
+    table = run_module.evaluation_split(ds, "train", 150, 0)
+    assert len(table) == 150 and table.equals(run_module.evaluation_split(ds, "train", 150, 0))
+
+
+def test_in_house_encoder_is_pretrained_once_and_budget_recorded(tmp_path, ds, monkeypatch):
+    fast = {o: {**presets.PRESETS[o], "unit": presets.get_preset(o, "tiny").with_overrides(
+        steps=3, layers=1, hidden=32, heads=2, intermediate=64, batch_size=8, warmup_steps=1)}
+        for o in presets.PRESETS}
+    monkeypatch.setattr(presets, "PRESETS", fast)
+    calls = []
+    real = run_module.pretrained_directory
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(run_module, "pretrained_directory", spy)
+    o = opts(tmp_path, encoder="mae", encoder_options={}, preset="unit", tasks=["open-world"])
+    first = run_benchmark(o, ds)
+    result = first.outcomes[0].result
+    assert result["encoder"]["budget"]["steps"] == 3
+    assert result["timings_s"]["pretrain"] > 0
+    pretrained = list((tmp_path / "cache" / "pretrained").iterdir())
+    assert len(pretrained) == 1 and (pretrained[0] / "benchbarcode.json").is_file()
+    second = run_benchmark(RunOptions(**{**o.__dict__, "overwrite": True}), ds)
+    assert second.outcomes[0].result["timings_s"]["pretrain"] == 0  # reused, not retrained
+    assert second.run_id == first.run_id and len(calls) == 2
+
+
+def test_open_world_equals_independent_1nn_on_embed_outputs(tmp_path, ds):
+    report = run_benchmark(opts(tmp_path, tasks=["open-world"], encoder_options={"k": 6}), ds)
+    files = {}
+    for split in ("train", "test_unseen"):
+        files[split] = tmp_path / f"{split}.npz"
+        assert main(["embed", "--encoder", "kmer", "--data", DATA, "--split", split,
+                     "--out", str(files[split]), "--quiet"]) == 0
+    keys, queries = read_embeddings_npz(files["train"]), read_embeddings_npz(files["test_unseen"])
+    kg, qg = keys["genus"], queries["genus"]
+    k = keys["embeddings"][kg != ""]
+    q = queries["embeddings"][qg != ""]
+    k = k / np.linalg.norm(k, axis=1, keepdims=True)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    predicted = kg[kg != ""][np.argmax(q @ k.T, axis=1)]
+    expected = float(np.mean(predicted == qg[qg != ""]))
+    assert report.outcomes[0].result["scores"]["accuracy"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_task_that_cannot_run_is_skipped_with_its_reason(tmp_path, ds, monkeypatch):
+    task_class = type(get_task("unseen-species"))
+
+    def refuse(self, *a, **k):
+        raise UserError("task unseen-species: split 'key_unseen' has fewer than 2 species")
+
+    monkeypatch.setattr(task_class, "evaluate", refuse)
+    report = run_benchmark(opts(tmp_path), ds)
+    assert [o.status for o in report.outcomes] == ["done", "skipped"]
+    assert "fewer than 2 species" in report.outcomes[1].reason
+    assert not (report.directory / "unseen-species.json").exists()
+
+
+def test_cli_run_prints_table_and_bad_input_exits_2(tmp_path, capsys):
+    code = main(["run", "--encoder", "kmer", "--encoder-option", "k=4", "--data", DATA,
+                 "--tasks", "open-world", "--results-dir", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert code == 0 and "open-world" in out and "accuracy" in out and "results:" in out
+    for argv, message in (
+        (["run", "--encoder", "nope"], "unknown encoder"),
+        (["run", "--encoder", "kmer", "--tasks", "open-wrld"], "unknown task"),
+        (["run", "--encoder", "kmer", "--encoder-option", "x"], "KEY=VALUE"),
+        (["run", "--encoder", "kmer", "--encoder-option", "zz=1", "--tasks", "open-world"], "zz"),
+        (["embed", "--encoder", "kmer", "--split", "train", "--out", str(tmp_path / "e.txt")], ".npz"),
+    ):
+        extra = ["--data", DATA] + (["--results-dir", str(tmp_path / "bad")] if argv[0] == "run" else [])
+        assert main(argv + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "e.txt").exists()
+
+
+def test_cli_tasks_json_lists_every_task(capsys):
+    assert main(["tasks", "--json"]) == 0
+    names = {t["name"] for t in json.loads(capsys.readouterr().out)}
+    assert {"closed-world", "open-world", "unseen-species", "clustering", "bin-reconstruction"} <= names
