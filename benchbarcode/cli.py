@@ -352,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchbarcode: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("benchbarcode: interrupted (re-run with --resume where a command offers it)", file=sys.stderr)
+        print("benchbarcode: interrupted; finished work is kept: re-run the same command to resume "
+              "(pretrain: add --resume)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
