@@ -204,24 +204,20 @@ def cmd_run(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from benchbarcode.embed import (EmbeddingCache, cache_key_parts, cache_root, embed_sequences,
-                                    write_embeddings_npz)
-    from benchbarcode.run import evaluation_split, load_encoder, resolve_device
+    from benchbarcode.embed import write_embeddings_npz
+    from benchbarcode.run import embed_split, load_encoder, resolve_device
 
     if not args.out.endswith(".npz"):
         raise UserError(f"--out {args.out}: expected a .npz file name")
     opts = _run_options(args)
     ds = _load(args)
-    table = evaluation_split(ds, args.split, None, args.seed)
+    ds.split(args.split)  # an unknown split fails before any pretraining
     encoder, _ = load_encoder(opts, ds, resolve_device(args.device))
-    cache = None if args.no_cache else EmbeddingCache(cache_root() / "embeddings")
-    vectors, hit = embed_sequences(encoder, table["sequence"].tolist(),
-                                   parts=cache_key_parts(encoder.meta, ds.content_hash(), args.split),
-                                   cache=cache, batch_size=args.batch_size, progress=not args.quiet)
+    table, vectors, cache_state = embed_split(encoder, ds, args.split, opts)
     write_embeddings_npz(args.out, vectors, table)
     if not args.quiet:
         print(f"wrote {vectors.shape[0]:,} x {vectors.shape[1]} embeddings of {args.split} "
-              f"({encoder.meta.name}{', from the cache' if hit else ''}) to {args.out}")
+              f"({encoder.meta.name}{', from the cache' if cache_state == 'hit' else ''}) to {args.out}")
     return 0
 
 

@@ -100,9 +100,15 @@ def _create(entry: EncoderEntry, options: dict) -> Encoder:
     return entry.create(**options)
 
 
+def caches(opts: RunOptions) -> Path:
+    """The root of the caches: ``opts.cache_dir``, else :func:`benchbarcode.embed.cache_root`."""
+    return Path(opts.cache_dir) if opts.cache_dir else cache_root()
+
+
 def pretrained_directory(entry: EncoderEntry, preset_name: str, seed: int, ds: BarcodeDataset,
-                         device: str, root: Path) -> tuple[Path, dict]:
-    """Where the cached pretraining of ``entry`` on ``ds`` lives, and the identity that names it."""
+                         device: str, root: Path) -> Path:
+    """Where the cached pretraining of ``entry`` on ``ds`` lives, named by everything that sets
+    its weights."""
     from benchbarcode.models.presets import get_preset
 
     preset = get_preset(entry.objective, preset_name)
@@ -110,7 +116,7 @@ def pretrained_directory(entry: EncoderEntry, preset_name: str, seed: int, ds: B
                 "preset": preset_name, "recipe": preset.to_dict(), "seed": seed,
                 "data": ds.content_hash(), "device_type": device.split(":")[0]}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    return root / "pretrained" / f"{entry.name}-{preset_name}-{digest}", identity
+    return root / "pretrained" / f"{entry.name}-{preset_name}-{digest}"
 
 
 def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Encoder, float]:
@@ -131,8 +137,7 @@ def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Enc
         from benchbarcode.models.presets import get_preset
         from benchbarcode.pretrain import META_FILE, pretrain, read_checkpoint_state
 
-        root = Path(opts.cache_dir) if opts.cache_dir else cache_root()
-        directory, _ = pretrained_directory(entry, opts.preset, opts.seed, ds, device, root)
+        directory = pretrained_directory(entry, opts.preset, opts.seed, ds, device, caches(opts))
         if not (directory / META_FILE).is_file():
             log.info("pretraining %s (%s preset) into %s", entry.name, opts.preset, directory)
             started = time.perf_counter()
@@ -167,6 +172,19 @@ def evaluation_split(ds: BarcodeDataset, split: str, limit: int | None, seed: in
     return table
 
 
+def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str, opts: RunOptions
+                ) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The rows of ``split`` (see :func:`evaluation_split`), their embeddings, and the cache state
+    ("hit", "miss" or "off"); the cache key names the limit and seed when a subset is taken."""
+    table = evaluation_split(ds, split, opts.limit, opts.seed)
+    cache = EmbeddingCache(caches(opts) / "embeddings") if opts.use_cache else None
+    label = split if opts.limit is None else f"{split}@limit={opts.limit},seed={opts.seed}"
+    vectors, hit = embed_sequences(encoder, table["sequence"].tolist(),
+                                   parts=cache_key_parts(encoder.meta, ds.content_hash(), label),
+                                   cache=cache, batch_size=opts.batch_size, progress=opts.progress)
+    return table, vectors, "hit" if hit else ("miss" if cache is not None else "off")
+
+
 def _labels(table: pd.DataFrame) -> pd.DataFrame:
     out = table[LABELS].astype(object)
     return out.where(out.notna(), None)
@@ -193,21 +211,12 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         else:
             pending.append(task)
 
-    cache = None
-    if opts.use_cache:
-        cache = EmbeddingCache((Path(opts.cache_dir) if opts.cache_dir else cache_root()) / "embeddings")
     embeddings, labels, embed_s, cache_state = {}, {}, {}, {}
     for split in dict.fromkeys(s for task in pending for s in task.meta.splits):
-        table = evaluation_split(ds, split, opts.limit, opts.seed)
-        label = split if opts.limit is None else f"{split}@limit={opts.limit},seed={opts.seed}"
-        parts = cache_key_parts(encoder.meta, ds.content_hash(), label)
         started = time.perf_counter()
-        embeddings[split], hit = embed_sequences(encoder, table["sequence"].tolist(), parts=parts,
-                                                 cache=cache, batch_size=opts.batch_size,
-                                                 progress=opts.progress)
+        table, embeddings[split], cache_state[split] = embed_split(encoder, ds, split, opts)
         embed_s[split] = time.perf_counter() - started
         labels[split] = _labels(table)
-        cache_state[split] = "hit" if hit else ("miss" if cache is not None else "off")
 
     for task in pending:
         name = task.meta.name
