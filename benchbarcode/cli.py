@@ -74,32 +74,51 @@ def cmd_data_export(args) -> int:
     return 0
 
 
+def _pretrainable() -> list[str]:
+    """Names of the encoders ``benchbarcode pretrain`` builds, from the registry (built-ins only:
+    no plugin is imported to write a help text)."""
+    from benchbarcode.registry import list_encoders
+
+    return [e.name for e in list_encoders(plugins=False) if e.meta.pretrainable]
+
+
+def _preset_names() -> str:
+    from benchbarcode.models.presets import PRESETS
+
+    return "; ".join(f"{objective}: {', '.join(names)}" for objective, names in PRESETS.items())
+
+
 def cmd_encoders(args) -> int:
     from benchbarcode.registry import list_encoders
 
-    rows = [{"name": e.name, "family": e.family, "objective": e.objective,
-             "parameters": e.default_parameters(), "origin": e.origin,
+    rows = [{"name": e.name + (f":{e.argument.upper()}" if e.argument else ""), "family": e.meta.family,
+             "objective": e.meta.objective, "parameters": e.default_parameters(), "origin": e.origin,
+             "pretrainable": e.meta.pretrainable, "control": e.meta.control,
              "description": e.description} for e in list_encoders()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     table = [[r["name"], r["family"], r["objective"],
-              "-" if r["parameters"] is None else f"{r['parameters']:,}", r["description"]]
+              "-" if r["parameters"] is None else f"{r['parameters']:,}", r["origin"], r["description"]]
              for r in rows]
-    print(tabulate(table, headers=["name", "family", "objective", "parameters (default)", "description"],
-                   tablefmt="github", maxcolwidths=[None, None, None, None, 70]))
+    print(tabulate(table, headers=["name", "family", "objective", "parameters (default)", "origin",
+                                   "description"],
+                   tablefmt="github", maxcolwidths=[None, None, None, None, 30, 60]))
     return 0
 
 
 def cmd_pretrain(args) -> int:
+    from benchbarcode.models import objective_class
     from benchbarcode.models.presets import get_preset
     from benchbarcode.pretrain import pretrain
     from benchbarcode.registry import get_encoder
 
     entry = get_encoder(args.encoder)
-    if not entry.pretrainable:
+    if not entry.meta.pretrainable:
         raise UserError(f"encoder {args.encoder!r} is not pretrained by benchbarcode "
-                        "(pretrainable: mae, mlm, gpt)")
+                        f"(pretrainable: {', '.join(_pretrainable())})")
+    objective = entry.meta.objective
+    module = objective_class(objective)
     for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise UserError(f"{flag} must be >= 1")
@@ -107,18 +126,22 @@ def cmd_pretrain(args) -> int:
         raise UserError("--lr must be > 0")
     if args.warmup_steps is not None and args.warmup_steps < 0:
         raise UserError("--warmup-steps must be >= 0")
+    def having(trait: str) -> str:  # the pretrainable encoders whose objective has ``trait``
+        return " and ".join(n for n in _pretrainable()
+                            if getattr(objective_class(get_encoder(n).meta.objective), trait))
+
     if args.mask_ratio is not None:
-        if entry.objective not in ("mae", "mlm"):
-            raise UserError(f"--mask-ratio applies to mae and mlm, not {args.encoder}")
+        if not module.masks:
+            raise UserError(f"--mask-ratio applies to {having('masks')}, not {args.encoder}")
         if not 0 < args.mask_ratio < 1:
             raise UserError("--mask-ratio must be between 0 and 1 (exclusive)")
-    if args.loss_on is not None and entry.objective not in ("mae", "mlm"):
-        raise UserError(f"--loss-on applies to mae and mlm, not {args.encoder}")
-    preset = get_preset(entry.objective, args.preset).with_overrides(
+    if args.loss_on is not None and not module.chooses_loss_positions:
+        raise UserError(f"--loss-on applies to {having('chooses_loss_positions')}, not {args.encoder}")
+    preset = get_preset(objective, args.preset).with_overrides(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, max_len=args.max_length,
         loss_on=args.loss_on, warmup_steps=args.warmup_steps, mask_ratio=args.mask_ratio)
     ds = _load(args)
-    meta = pretrain(entry.objective, preset, ds.pretraining_sequences(), args.out, seed=args.seed,
+    meta = pretrain(objective, preset, ds.pretraining_sequences(), args.out, seed=args.seed,
                     data_identity=ds.identity(), preset_name=args.preset, encoder_name=args.encoder,
                     resume=args.resume, overwrite=args.overwrite, device=args.device,
                     checkpoint_every=args.checkpoint_every, progress=not args.quiet)
@@ -192,7 +215,8 @@ def cmd_run(args) -> int:
     budget = meta.get("budget") or {}
     stated = (f"{budget.get('steps', 0):,} steps, {budget.get('sequences', 0):,} sequences, "
               f"{budget.get('flops', 0):.3g} FLOPs" if budget.get("steps") else "none (not pretrained)")
-    print(f"\nencoder {meta['name']} ({meta['family']}, {meta['parameters']:,} parameters, "
+    params = "unknown" if meta["parameters"] is None else f"{meta['parameters']:,}"
+    print(f"\nencoder {meta['name']} ({meta['family']}, {params} parameters, "
           f"{meta['embedding_dim']}-d); pretraining budget: {stated}")
     print(score_table(report))
     done = {o.task: o.result for o in report.outcomes if o.result is not None}
@@ -205,7 +229,8 @@ def cmd_run(args) -> int:
 
 def cmd_embed(args) -> int:
     from benchbarcode.embed import write_embeddings_npz
-    from benchbarcode.run import embed_split, load_encoder, resolve_device
+    from benchbarcode.run import embed_split, load_encoder
+    from benchbarcode.runtime import resolve_device
 
     if not args.out.endswith(".npz"):
         raise UserError(f"--out {args.out}: expected a .npz file name")
@@ -236,12 +261,15 @@ def cmd_tasks(args) -> int:
 
 
 def _add_encoder_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--encoder", required=True, metavar="NAME", help="see: benchbarcode encoders")
+    p.add_argument("--encoder", required=True, metavar="NAME",
+                   help="a registered encoder, or hf:MODEL (a Hugging Face hub id or local directory); "
+                        "see: benchbarcode encoders")
     p.add_argument("--checkpoint", metavar="PATH",
-                   help="a directory written by 'benchbarcode pretrain' (in-house encoders); "
-                        "without it, mae/mlm/gpt are pretrained once with --preset and cached")
+                   help=f"weights to load: a directory written by 'benchbarcode pretrain' or a reference "
+                        f".pt file (in-house encoders), a local copy of a preset's model (hf presets); "
+                        f"without it, {'/'.join(_pretrainable())} are pretrained once with --preset and cached")
     p.add_argument("--preset", default="tiny", metavar="P",
-                   help="pretraining preset when no --checkpoint is given (default tiny)")
+                   help=f"pretraining preset when no --checkpoint is given (default tiny; {_preset_names()})")
     p.add_argument("--encoder-option", action="append", metavar="KEY=VALUE",
                    help="passed to the encoder's factory, e.g. like=mlm (random) or k=4 (kmer); repeatable")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -277,24 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_encoders)
 
-    p = sub.add_parser("pretrain", help="pretrain an in-house encoder (mae, mlm, gpt) at a stated budget",
+    p = sub.add_parser("pretrain", help=f"pretrain an in-house encoder ({', '.join(_pretrainable())}) "
+                                        "at a stated budget",
                        description="Pretrain an in-house encoder on the pretraining corpus of SOURCE "
                                    "(splits pretrain + other_heldout + train, never an evaluation "
                                    "split). Runs unchanged under torchrun (DDP).")
-    p.add_argument("--encoder", required=True, metavar="NAME", help="mae, mlm or gpt")
+    p.add_argument("--encoder", required=True, metavar="NAME", help=" or ".join(_pretrainable()))
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output directory (opens with transformers.AutoModel.from_pretrained)")
     p.add_argument("--preset", default="tiny", metavar="P",
-                   help="tiny (CPU default), small, paper; mae also paper-light")
+                   help=f"tiny (the CPU default) or another preset of the objective: {_preset_names()}")
     p.add_argument("--steps", type=int, metavar="N", help="optimiser steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, metavar="B", help="global batch size (default: the preset's)")
     p.add_argument("--lr", type=float, metavar="X", help="peak learning rate (default: the preset's)")
     p.add_argument("--warmup-steps", type=int, metavar="N",
                    help="linear warm-up of the one-cycle schedule (default: the preset's)")
     p.add_argument("--mask-ratio", type=float, metavar="R",
-                   help="mae/mlm: fraction of valid k-mers masked (default: the preset's, 0.5)")
+                   help="objectives that mask tokens: fraction of valid k-mers masked "
+                        "(default: the preset's, 0.5)")
     p.add_argument("--loss-on", choices=["masked", "all"],
-                   help="mae/mlm: loss on the masked positions only (default, as the papers) or on "
+                   help="masked objectives: loss on the masked positions only (default, as the papers) or on "
                         "all positions (keeps each token's identity in the top layer)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of weights, batches, masks (default 0)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -22,9 +22,7 @@ from benchbarcode.errors import UserError
 from benchbarcode.fileio import atomic_path
 from benchbarcode.registry import EncoderMeta
 
-CACHE_FORMAT = 1
-_CONFIG_FIELDS = ("family", "objective", "tokenizer", "k", "layers", "heads", "hidden_size",
-                  "embedding_dim", "parameters")
+CACHE_FORMAT = 2  # 2: keyed by EncoderMeta.identity()
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
 _LABEL_ARRAYS = ("processid", "genus", "species")
 log = logging.getLogger(__name__)
@@ -45,39 +43,10 @@ def default_cache_dir() -> Path:
     return cache_root() / "embeddings"
 
 
-def _jsonable(value: Any, where: str) -> Any:
-    """``value`` as plain JSON types (numpy scalars, tuples and paths converted), else UserError."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if np.isfinite(value) else str(value)
-    if isinstance(value, np.generic):
-        return _jsonable(value.item(), where)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, where) for v in value]
-    raise UserError(f"{where}: a {type(value).__name__} cannot be part of an embedding cache key")
-
-
-def cache_key_parts(meta: EncoderMeta, data_hash: str, split: str, *, dtype: str = "float32") -> dict:
-    """Everything that changes the vectors of ``split``; the checkpoint's ``path`` is left out
-    (its ``sha256`` identifies the weights wherever they lie)."""
-    checkpoint = {k: v for k, v in (meta.checkpoint or {}).items() if k != "path"}
-    parts = {
-        "format": CACHE_FORMAT,
-        "encoder": meta.name,
-        "config": {f: getattr(meta, f) for f in _CONFIG_FIELDS},
-        "checkpoint": checkpoint,
-        "pooling": meta.pooling,
-        "max_length": meta.max_length,
-        "dtype": dtype,
-        "data": data_hash,
-        "split": split,
-    }
-    return _jsonable(parts, f"encoder {meta.name!r} metadata")
+def cache_key_parts(meta: EncoderMeta, data_hash: str, split: str) -> dict:
+    """Everything that changes the vectors of ``split``: the encoder's identity (see
+    :meth:`EncoderMeta.identity`), the data set's content hash and the split (with any subset)."""
+    return {"format": CACHE_FORMAT, "encoder": meta.identity(), "data": data_hash, "split": split}
 
 
 def cache_key(parts: dict) -> str:
@@ -140,15 +109,18 @@ class EmbeddingCache:
 
 
 def _checked(encoder: Any, array: Any, n_rows: int) -> np.ndarray:
-    """``array`` as float32 if it is a finite ``(n_rows, meta.embedding_dim)`` array, else UserError."""
+    """``array`` as float32 if it is a finite ``(n_rows, D)`` array (``D = meta.embedding_dim``
+    when the encoder states it), else UserError."""
     meta = encoder.meta
     try:
         array = np.asarray(array, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise UserError(f"encoder {meta.name!r}: embed returned no numeric array ({exc})") from None
-    if array.shape != (n_rows, meta.embedding_dim):
+    dim = meta.embedding_dim
+    if array.ndim != 2 or array.shape[0] != n_rows or (dim is not None and array.shape[1] != dim) \
+            or array.shape[1] == 0:
         raise UserError(f"encoder {meta.name!r}: embed returned shape {array.shape}, expected "
-                        f"({n_rows}, {meta.embedding_dim}) (sequences, meta.embedding_dim)")
+                        f"({n_rows}, {dim if dim is not None else 'D'}) (sequences, meta.embedding_dim)")
     finite = np.isfinite(array)
     if not finite.all():
         bad_rows = int((~finite).any(axis=1).sum())
@@ -169,9 +141,9 @@ def embed_sequences(encoder: Any, sequences: list[str], *, parts: dict | None,
     key = cache_key(parts) if cache is not None and parts is not None else None
     if key is not None:
         hit = cache.load(key, len(sequences))
-        if hit is not None and hit.shape[1] == encoder.meta.embedding_dim:
+        if hit is not None and encoder.meta.embedding_dim in (None, hit.shape[1]):
             return hit, True
-        if hit is not None:  # only a hand-edited file can get here: the key holds embedding_dim
+        if hit is not None:  # a hand-edited file, or an encoder whose stated dimension changed
             cache.path(key).unlink(missing_ok=True)
     array = _checked(encoder, encoder.embed(sequences, batch_size=batch_size, progress=progress),
                      len(sequences))

@@ -7,19 +7,18 @@
   uninterrupted run with the same seed.
 * Runs unchanged under ``torchrun`` (DDP; gloo on CPU, NCCL on GPU): the global batch is split
   across ranks, only rank 0 writes, and the ranks' final parameters are compared.
-* ``DIR`` gets ``config.json`` + ``model.safetensors`` (the encoder alone, which
-  ``transformers.AutoModel.from_pretrained(DIR)`` opens) and ``benchbarcode.json`` (tokenizer,
-  objective, preset, the stated budget, loss history, seed, versions, data identity), written
-  last, so its presence marks a complete run. ``DIR/checkpoint/`` holds the resumable state.
+* ``DIR`` is the encoder directory of :mod:`benchbarcode.checkpoints` (the encoder, which
+  ``transformers.AutoModel.from_pretrained(DIR)`` opens, and ``benchbarcode.json`` with the
+  stated budget, written last); ``DIR/checkpoint/`` holds the resumable state.
+* Nothing here branches on the objective's name: the module of
+  :mod:`benchbarcode.models.objectives` says what it masks and what a step costs.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -28,34 +27,14 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-from benchbarcode import __version__
+from benchbarcode import __version__, checkpoints
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import write_json_atomic
-from benchbarcode.models import CausalForPretraining, MAEForPretraining, MLMForPretraining, sample_mask
+from benchbarcode.models import sample_mask
+from benchbarcode.models.objectives import build_model
 from benchbarcode.models.presets import Preset
+from benchbarcode.runtime import limit_heap_fragmentation, resolve_device
 from benchbarcode.tokenizers import KmerTokenizer
-
-META_FILE = "benchbarcode.json"
-CHECKPOINT_DIR = "checkpoint"
-FORMAT_VERSION = 1
-
-
-def build_model(objective: str, preset: Preset) -> torch.nn.Module:
-    """The pretraining module of ``objective`` shaped by ``preset`` (weights from torch's RNG)."""
-    n_tokens = KmerTokenizer(preset.k, max_len=preset.max_len).n_tokens
-    sizes = dict(k=preset.k, n_tokens=n_tokens, layers=preset.layers, heads=preset.heads,
-                 hidden=preset.hidden, intermediate=preset.intermediate,
-                 hidden_dropout=preset.dropout, attention_dropout=preset.dropout)
-    if objective == "mae":
-        return MAEForPretraining.from_sizes(**sizes, mask_ratio=preset.mask_ratio, loss_on=preset.loss_on,
-                                            **preset.decoder)
-    if objective == "mlm":
-        return MLMForPretraining.from_sizes(**sizes, mask_ratio=preset.mask_ratio, loss_on=preset.loss_on)
-    if objective == "causal":
-        return CausalForPretraining.from_sizes(**sizes)
-    raise UserError(f"unknown objective {objective!r}")
 
 
 def one_cycle_lr(step: int, preset: Preset) -> float:
@@ -65,26 +44,6 @@ def one_cycle_lr(step: int, preset: Preset) -> float:
         return peak * (step + 1) / warm
     progress = (step - warm) / max(1, preset.steps - warm)
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-
-
-def limit_heap_fragmentation() -> None:
-    """Serve large allocations with mmap so glibc's heap does not fragment.
-
-    Training steps allocate tensors of a different shape every step (trimmed padding, the MAE's
-    packed visible length, the number of masked tokens). With glibc's default dynamic mmap
-    threshold these land on the heap and fragment it: the resident size grew by about 10 MB per
-    step (measured on CPU, tiny MLM, 120 steps: 1.0 -> 2.0 GB). A fixed 128 KiB threshold keeps it
-    flat. No-op where glibc is absent.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -110,16 +69,6 @@ def init_distributed(device: str) -> Dist:
         backend = "nccl" if device.startswith("cuda") else "gloo"
         tdist.init_process_group(backend=backend)
     return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def resolve_device(device: str, dist: Dist) -> str:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda requested but no CUDA device is available")
-        device = f"cuda:{dist.local_rank}"
-    return device
 
 
 # ----------------------------------------------------------------------------- data order
@@ -176,37 +125,6 @@ def step_flops(model: torch.nn.Module, enc_tokens: int, enc_len: int, dec_tokens
     return flops
 
 
-# ----------------------------------------------------------------------------- checkpoints
-def _save_checkpoint(out: Path, model, optimizer, state: dict) -> None:
-    """Write DIR/checkpoint atomically (a new folder renamed over the old one)."""
-    final = out / CHECKPOINT_DIR
-    tmp = out / f".{CHECKPOINT_DIR}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
-              str(tmp / "model.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
-    old = out / f".{CHECKPOINT_DIR}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def read_checkpoint_state(out: Path) -> dict | None:
-    path = out / CHECKPOINT_DIR / "state.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _load_checkpoint(out: Path, model, optimizer, device: str) -> dict:
-    ck = out / CHECKPOINT_DIR
-    model.load_state_dict(load_file(str(ck / "model.safetensors"), device="cpu"))
-    optimizer.load_state_dict(torch.load(ck / "optimizer.pt", map_location=device, weights_only=True))
-    return json.loads((ck / "state.json").read_text())
-
-
 def versions() -> dict:
     import transformers
 
@@ -227,24 +145,24 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     called after every optimiser step (tests use it to interrupt a run).
     """
     out = Path(out_dir)
-    dist = init_distributed("cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
-    device = resolve_device(device, dist)
+    device = resolve_device(device)
+    dist = init_distributed(device)
+    if dist.world > 1:
+        device = resolve_device(device, dist.local_rank)
     if preset.batch_size % dist.world:
         raise UserError(f"--batch-size {preset.batch_size} is not divisible by the "
                         f"{dist.world} processes")
     config = {"objective": objective, "encoder": encoder_name or objective, "preset": preset_name,
               "recipe": preset.to_dict(), "seed": seed, "world_size": dist.world}
-    existing = read_checkpoint_state(out)
-    if (out / META_FILE).exists() and not overwrite:
+    existing = checkpoints.resumable_state(out)
+    if checkpoints.is_complete(out) and not overwrite:
         raise UserError(f"{out}: already holds a pretrained encoder; pass --overwrite to replace it")
     if existing is not None and not (resume or overwrite):
         raise UserError(f"{out}: holds an unfinished run (step {existing['step']}); pass --resume "
                         "to continue it or --overwrite to start clean")
     if overwrite:
         if dist.main:
-            for name in (META_FILE, CHECKPOINT_DIR, "config.json", "model.safetensors"):
-                p = out / name
-                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+            checkpoints.clear(out)
         existing = None
     if existing is not None and existing["config"] != config:
         raise UserError(f"{out}: the unfinished run was started with other settings "
@@ -262,7 +180,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     state = {"step": 0, "loss_history": [], "budget": _empty_budget(), "config": config,
              "train_seconds": 0.0}
     if existing is not None:
-        state = _load_checkpoint(out, model, optimizer, device)
+        state = checkpoints.load_resumable(out, model, optimizer, device)
     ddp_model = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -298,7 +216,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
                 torch.nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
             optimizer.step()
             loss_value = _mean_across(loss.detach().float(), dist)
-            _account(state["budget"], model, objective, attn_t, mask, outputs, dist)
+            _account(state["budget"], model, attn_t, mask, outputs, dist)
             step += 1
             state["step"] = step
             window.append(loss_value)
@@ -313,11 +231,11 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
                 on_step(step, loss_value)
             if step % every == 0 and step < preset.steps and dist.main:
                 state["train_seconds"] = time.perf_counter() - t_start
-                _save_checkpoint(out, model, optimizer, {**state, "window": window})
+                checkpoints.save_resumable(out, model, optimizer, {**state, "window": window})
     except KeyboardInterrupt:
         if dist.main and step > 0:
             state["train_seconds"] = time.perf_counter() - t_start
-            _save_checkpoint(out, model, optimizer, {**state, "window": window})
+            checkpoints.save_resumable(out, model, optimizer, {**state, "window": window})
         raise
     finally:
         if bar is not None:
@@ -325,7 +243,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
 
     checksums = _param_checksums(model, dist)
     meta = {
-        "format_version": FORMAT_VERSION,
+        "format_version": checkpoints.FORMAT_VERSION,
         "complete": True,
         "encoder": encoder_name or objective,
         "objective": objective,
@@ -346,7 +264,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if dist.main:
-        _write_encoder(out, model, meta)
+        checkpoints.write_encoder(out, model, meta)
     if dist.world > 1:
         import torch.distributed as tdist
 
@@ -354,35 +272,19 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     return meta
 
 
-def _write_encoder(out: Path, model, meta: dict) -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    tmp = out / ".encoder.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_encoder(tmp)
-    for f in sorted(tmp.iterdir()):
-        os.replace(f, out / f.name)
-    tmp.rmdir()
-    write_json_atomic(out / META_FILE, meta)
-    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
-
-
 def _empty_budget() -> dict:
     return {"sequences": 0, "input_tokens": 0, "encoder_tokens": 0, "predicted_tokens": 0,
             "flops": 0.0}
 
 
-def _account(budget: dict, model, objective: str, attn, mask, outputs, dist: Dist) -> None:
+def _account(budget: dict, model, attn, mask, outputs, dist: Dist) -> None:
     """Add this step's sequences, tokens and FLOPs (summed over ranks) to the budget."""
-    valid = attn.bool()
-    input_tokens = int(valid.sum())
-    enc_tokens = int((valid & ~mask.bool()).sum()) if objective == "mae" else input_tokens
-    enc_len = int((valid & ~mask.bool()).sum(1).max()) if objective == "mae" else int(valid.sum(1).max())
-    dec_len = int(valid.sum(1).max())
+    input_tokens = int(attn.bool().sum())
+    cost = model.step_tokens(attn, mask)
+    enc_tokens = cost["encoder_tokens"]
     predicted = int(outputs["n_predicted"])
-    flops = step_flops(model, enc_tokens, enc_len, input_tokens if objective == "mae" else 0,
-                       dec_len, predicted)
+    flops = step_flops(model, enc_tokens, cost["encoder_len"], cost["decoder_tokens"],
+                       cost["decoder_len"], predicted)
     vals = torch.tensor([attn.shape[0], input_tokens, enc_tokens, predicted, flops], dtype=torch.float64)
     if dist.world > 1:
         import torch.distributed as tdist

@@ -1,182 +1,334 @@
-"""Encoder and task registries: built-ins declare themselves with :func:`register_encoder` /
-:func:`register_task`; third-party ones are discovered lazily from the entry-point groups
-``benchbarcode.encoders`` / ``benchbarcode.tasks``.
+"""Encoder and task registries: one :class:`Registry` class, instantiated twice.
 
-An encoder is an object with a :class:`EncoderMeta` record in ``.meta`` and
-``embed(sequences: list[str], batch_size=...) -> np.ndarray`` (float32, ``[N, D]``).
+Built-ins declare themselves with :func:`register_encoder` / :func:`register_task` when their
+package (``benchbarcode.encoders`` / ``benchbarcode.tasks``) is imported; third-party ones are
+discovered lazily from the entry-point groups ``benchbarcode.encoders`` / ``benchbarcode.tasks``.
+
+**An encoder is declared once.** ``register_encoder(name, description=..., family=...,
+objective=..., **traits)`` builds the encoder's :class:`EncoderMeta` (cf. MTEB's ``ModelMeta``);
+the decorated object is its factory. ``get_encoder(name).create(**options)`` calls the factory
+and completes that record with what only the instance knows (its ``describe()``: dimensions,
+checkpoint hash, budget...) and the options it was created with. Results quote the completed
+record, and :meth:`EncoderMeta.identity` (what changes a vector) names both the run and the
+embedding-cache entry. An encoder is an object with ``embed(sequences, batch_size=...,
+progress=...) -> np.ndarray`` (float32, ``[N, D]``) and, optionally, ``describe() -> dict``.
 
 A third-party package declares ``[project.entry-points."benchbarcode.encoders"]
-myenc = "mypkg.module:factory"``; ``factory(**options)`` returns such an object. If the module
-itself calls :func:`register_encoder`, loading it is enough.
+myenc = "mypkg.module:MyEncoder"``; the module may call :func:`register_encoder` itself (then
+loading it is enough), or the object is adopted with a record built from its docstring and its
+``family`` / ``objective`` attributes.
 
 A task is a :class:`Task` subclass with a :class:`TaskMeta` record in ``.meta`` and
-``evaluate(embeddings, labels, ...)``: it sees embeddings and labels, never an encoder. A
-third-party package declares ``[project.entry-points."benchbarcode.tasks"]
-mytask = "mypkg.module:MyTask"`` (a Task subclass, or a module that calls :func:`register_task`).
+``evaluate(embeddings, labels, ...)``: it sees embeddings and labels, never an encoder.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import difflib
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from benchbarcode.errors import UserError
 
-ENTRY_POINT_GROUP = "benchbarcode.encoders"
+BUILT_IN = "built-in"
 
 
+# --------------------------------------------------------------------------- one registry class
+E = TypeVar("E")
+
+
+class Registry(Generic[E]):
+    """Named entries of one kind: built-ins from a package, plugins from an entry-point group.
+
+    ``adopt(name, loaded_object, origin)`` turns an entry point that did not register itself
+    into an entry. Loading a plugin that fails is a UserError naming it.
+    """
+
+    def __init__(self, kind: str, group: str, builtins: str, adopt: Callable[[str, Any, str], E]):
+        self.kind, self.group, self.builtins = kind, group, builtins
+        self._adopt = adopt
+        self._entries: dict[str, E] = {}
+        self._builtins_loaded = self._plugins_loaded = False
+        self._loading: str | None = None  # origin of the plugin being imported
+
+    def origin(self) -> str:
+        """The origin of an entry registered now: the plugin being loaded, else built-in."""
+        return self._loading or BUILT_IN
+
+    def add(self, name: str, entry: E, same: Callable[[E, E], bool]) -> None:
+        old = self._entries.get(name)
+        if old is not None and not same(old, entry):
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._entries[name] = entry
+
+    def get(self, name: str) -> E:
+        """The entry of ``name``; unknown names raise a UserError listing the closest matches."""
+        self._load_builtins()
+        if name not in self._entries:
+            self._load_plugins()
+        if name not in self._entries:
+            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.4)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UserError(f"unknown {self.kind} {name!r}{hint} (see: benchbarcode {self.kind}s)")
+        return self._entries[name]
+
+    def all(self, plugins: bool = True) -> list[E]:
+        """Every entry, built-ins first (then plugins unless ``plugins=False``), by name."""
+        self._load_builtins()
+        if plugins:
+            self._load_plugins()
+        return [self._entries[n] for n in sorted(self._entries, key=lambda n: (
+            getattr(self._entries[n], "origin", BUILT_IN) != BUILT_IN, n))]
+
+    def _load_builtins(self) -> None:
+        if not self._builtins_loaded:
+            self._builtins_loaded = True
+            importlib.import_module(self.builtins)
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=self.group):
+            if ep.name in self._entries:
+                continue
+            dist = getattr(ep, "dist", None)
+            self._loading = f"plugin {dist.name} {dist.version}" if dist else f"plugin ({ep.value})"
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plugin must not break the suite
+                raise UserError(f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+            try:
+                if ep.name not in self._entries:
+                    self._entries[ep.name] = self._adopt(ep.name, obj, self._loading)
+            finally:
+                self._loading = None
+
+
+# --------------------------------------------------------------------------- encoders
 @dataclass(frozen=True)
 class EncoderMeta:
-    """What a result needs to know about an encoder (cf. MTEB's ``ModelMeta``)."""
+    """What a result needs to know about an encoder (cf. MTEB's ``ModelMeta``).
+
+    Declared once by :func:`register_encoder` (name, family, objective, description, traits);
+    the registry completes it per instance (architecture, dimensions, checkpoint, budget, options).
+    Fields an encoder does not know stay ``None``.
+    """
 
     name: str
-    family: str
-    objective: str
-    tokenizer: str
-    k: int | None
-    layers: int | None
-    heads: int | None
-    hidden_size: int | None
-    parameters: int
-    embedding_dim: int
-    max_length: int | None
-    pooling: str
-    checkpoint: dict = field(default_factory=dict)  # identity: path, sha256, preset, seed
+    family: str = "third-party"
+    objective: str = "unknown"
+    description: str = ""
+    # architecture (None: not known / not applicable)
+    tokenizer: str | None = None
+    k: int | None = None
+    layers: int | None = None
+    heads: int | None = None
+    hidden_size: int | None = None
+    parameters: int | None = None
+    embedding_dim: int | None = None
+    max_length: int | None = None
+    pooling: str | None = None
+    dtype: str = "float32"
+    options: dict = field(default_factory=dict)  # what the instance was created with
+    checkpoint: dict = field(default_factory=dict)  # identity of the weights: sha256 / revision, preset, seed; path
     budget: dict = field(default_factory=dict)  # pretraining budget (steps, tokens, FLOPs...)
+    loader: dict = field(default_factory=dict)  # how an adapter loaded it (classes, policies, fixes)
+    # traits the pipeline reads instead of names
+    pretrainable: bool = False  # `benchbarcode pretrain` builds it (objective names the loop's objective)
+    seeded: bool = False  # its weights depend on the run's --seed (e.g. random initialisation)
+    control: dict | None = None  # the encoder that tells whether its training bought anything
+
+    #: fields that do not change a vector (descriptions, derived counts, traits), left out of identity()
+    NOT_IDENTITY = ("family", "description", "parameters", "embedding_dim", "budget",
+                    "pretrainable", "seeded", "control")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def identity(self) -> dict:
+        """Everything that changes this encoder's vectors, as plain JSON: the run id and the
+        embedding-cache key both hash it. A checkpoint's ``path`` is left out (its hash names the
+        weights wherever they lie)."""
+        out = {k: v for k, v in self.to_dict().items() if k not in self.NOT_IDENTITY}
+        out["checkpoint"] = {k: v for k, v in self.checkpoint.items() if k != "path"}
+        return jsonable(out, f"encoder {self.name!r} metadata")
+
+
+def jsonable(value: Any, where: str) -> Any:
+    """``value`` as plain JSON types (numpy scalars, tuples and paths converted), else UserError."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else str(value)
+    if isinstance(value, np.generic):
+        return jsonable(value.item(), where)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, where) for v in value]
+    raise UserError(f"{where}: a {type(value).__name__} cannot be part of an encoder's identity")
+
 
 class Encoder(abc.ABC):
-    """Base class of encoders: ``meta`` plus ``embed``."""
+    """Base class of encoders: ``embed`` plus, optionally, ``describe``.
+
+    ``meta`` is set by the registry when the encoder is created (``get_encoder(name).create()``).
+    """
 
     meta: EncoderMeta
+
+    def describe(self) -> dict:
+        """What only this instance knows, as :class:`EncoderMeta` fields (e.g. ``embedding_dim``,
+        ``parameters``, ``checkpoint``, ``budget``); the declaration supplies the rest."""
+        return {}
 
     @abc.abstractmethod
     def embed(self, sequences: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed ``sequences`` (cleaned, uppercase) into a float32 array ``[N, D]``."""
 
 
+#: options the pipeline passes that are not part of an encoder's identity (the device does not
+#: change the vectors; a checkpoint is identified by its hash in ``meta.checkpoint``)
+PIPELINE_OPTIONS = ("device", "checkpoint")
+_DECLARED = ("name",)  # fields an instance may not restate
+
+
 @dataclass(frozen=True)
 class EncoderEntry:
-    """One registered encoder name."""
+    """One registered encoder: its declared record, its factory and where it comes from.
 
-    name: str
-    factory: Callable[..., Encoder]
-    family: str
-    objective: str
-    description: str
-    pretrainable: bool = False  # built by ``benchbarcode pretrain`` (in-house objectives)
-    origin: str = "built-in"
-    parameters: Callable[[], int | None] | None = None  # parameters of the default configuration
+    ``argument`` names the factory parameter that a ``NAME:VALUE`` spelling fills (``hf:MODEL``).
+    ``parameters`` counts the parameters of the default configuration for listings.
+    """
 
-    def create(self, **options: Any) -> Encoder:
-        return self.factory(**options)
+    meta: EncoderMeta
+    factory: Callable[..., Any]
+    origin: str = BUILT_IN
+    parameters: Callable[[], int | None] | None = None
+    argument: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def description(self) -> str:
+        return self.meta.description
 
     def default_parameters(self) -> int | None:
-        return self.parameters() if self.parameters else None
+        return self.parameters() if self.parameters else self.meta.parameters
+
+    def bind(self, value: str) -> "EncoderEntry":
+        """The entry for ``NAME:VALUE``: the factory's ``argument`` set to ``value``."""
+        if not value:
+            raise UserError(f"encoder {self.name}:VALUE needs a value (e.g. {self.name}:{self.argument.upper()})")
+
+        def factory(**options):
+            return self.factory(**{self.argument: value}, **options)
+
+        factory.__signature__ = _without(self.factory, self.argument)
+        return dataclasses.replace(self, meta=dataclasses.replace(self.meta, name=f"{self.name}:{value}"),
+                                   factory=factory, argument=None)
+
+    def create(self, **options: Any) -> Any:
+        """Call the factory with ``options`` and complete the declared record for the instance."""
+        encoder = self.factory(**options)
+        if not callable(getattr(encoder, "embed", None)):
+            raise UserError(f"encoder {self.name!r}: its factory returned a {type(encoder).__name__}, "
+                            "which has no embed(sequences) method")
+        details: dict = {}
+        own = getattr(encoder, "meta", None)  # an encoder may still carry a full record of its own
+        if isinstance(own, EncoderMeta):
+            defaults = EncoderMeta(name=own.name)
+            details = {f.name: getattr(own, f.name) for f in dataclasses.fields(own)
+                       if getattr(own, f.name) != getattr(defaults, f.name)}
+        describe = getattr(encoder, "describe", None)
+        if callable(describe):
+            details.update(describe() or {})
+        unknown = sorted(set(details) - {f.name for f in dataclasses.fields(EncoderMeta)})
+        if unknown:
+            raise UserError(f"encoder {self.name!r}: describe() returned unknown field(s) {', '.join(unknown)}")
+        got = details.get("objective")
+        if got is not None and self.meta.objective != "unknown" and got != self.meta.objective:
+            where = details.get("checkpoint", {}).get("path", "its weights")
+            raise UserError(f"{where}: holds a {got} encoder, not {self.name} ({self.meta.objective})")
+        own_options = details.pop("options", {})
+        details = {k: v for k, v in details.items() if k not in _DECLARED}
+        recorded = {k: v for k, v in options.items() if k not in PIPELINE_OPTIONS}
+        encoder.meta = dataclasses.replace(self.meta, **details, options={**own_options, **recorded})
+        return encoder
 
 
-_REGISTRY: dict[str, EncoderEntry] = {}
-_loaded = {"builtins": False, "entry_points": False, "task_builtins": False, "task_entry_points": False}
+def _without(func: Callable, parameter: str | None):
+    import inspect
+
+    sig = inspect.signature(func)
+    return sig.replace(parameters=[p for n, p in sig.parameters.items() if n != parameter])
 
 
-def register_encoder(name: str, *, family: str, objective: str, description: str,
-                     pretrainable: bool = False, parameters: Callable[[], int | None] | None = None):
-    """Class or function decorator declaring encoder ``name``; the decorated object is its factory."""
+def _adopt_encoder(name: str, obj: Any, origin: str) -> EncoderEntry:
+    """An entry point that did not register itself: describe it from its attributes."""
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    meta = EncoderMeta(name=name, family=getattr(obj, "family", "third-party"),
+                       objective=getattr(obj, "objective", "unknown"),
+                       description=doc.splitlines()[0] if doc else "")
+    return EncoderEntry(meta, obj, origin)
+
+
+ENCODERS: Registry[EncoderEntry] = Registry("encoder", "benchbarcode.encoders", "benchbarcode.encoders",
+                                            _adopt_encoder)
+ENTRY_POINT_GROUP = ENCODERS.group
+
+
+def register_encoder(name: str, *, description: str, family: str = "third-party",
+                     objective: str = "unknown", parameters: Callable[[], int | None] | None = None,
+                     argument: str | None = None, **fields: Any):
+    """Declare encoder ``name`` once; the decorated class or function is its factory.
+
+    ``fields`` are further :class:`EncoderMeta` fields (traits such as ``pretrainable``,
+    ``seeded``, ``control``; architecture facts that hold for every instance). ``parameters``
+    counts the default configuration's parameters lazily, for ``benchbarcode encoders``.
+    ``argument`` lets ``NAME:VALUE`` fill that factory parameter (``hf:MODEL``).
+    """
+    meta = EncoderMeta(name=name, family=family, objective=objective, description=description, **fields)
 
     def decorate(factory):
-        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
-            raise ValueError(f"encoder {name!r} is registered twice")
-        _REGISTRY[name] = EncoderEntry(name, factory, family, objective, description,
-                                       pretrainable, _current_origin.get("origin", "built-in"),
-                                       parameters)
+        ENCODERS.add(name, EncoderEntry(meta, factory, ENCODERS.origin(), parameters, argument),
+                     same=lambda old, new: old.factory is new.factory)
         return factory
 
     return decorate
 
 
-_current_origin: dict[str, str] = {}
-
-
-def _load_builtins() -> None:
-    if not _loaded["builtins"]:
-        _loaded["builtins"] = True
-        importlib.import_module("benchbarcode.encoders")
-
-
-def _load_plugins(group: str, kind: str, registered: dict, adopt: Callable[[str, Any, str], None]) -> None:
-    """Load every entry point of ``group`` not yet in ``registered``.
-
-    Loading may register the plugin itself (its module calls the register decorator, which
-    records the origin); otherwise ``adopt(name, loaded_object, origin)`` registers it.
-    A plugin that fails to load raises a UserError naming it.
-    """
-    for ep in entry_points(group=group):
-        if ep.name in registered:
-            continue
-        dist = getattr(ep, "dist", None)
-        origin = f"entry point ({dist.name if dist else ep.value})"
-        _current_origin["origin"] = origin
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a broken plugin must not break the suite
-            raise UserError(f"{kind} plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
-        finally:
-            _current_origin.clear()
-        if ep.name not in registered:
-            adopt(ep.name, obj, origin)
-
-
-def _unknown_name(kind: str, name: str, known: list[str]) -> UserError:
-    """The UserError for an unknown ``kind`` name, listing the closest known names."""
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return UserError(f"unknown {kind} {name!r}{hint} (see: benchbarcode {kind}s)")
-
-
-def _load_entry_points() -> None:
-    if _loaded["entry_points"]:
-        return
-    _loaded["entry_points"] = True
-
-    def adopt(name: str, obj: Any, origin: str) -> None:  # a bare factory: describe it from its attributes
-        doc = (getattr(obj, "__doc__", None) or "").strip()
-        _REGISTRY[name] = EncoderEntry(
-            name, obj, getattr(obj, "family", "third-party"),
-            getattr(obj, "objective", "unknown"), doc.splitlines()[0] if doc else "", origin=origin)
-
-    _load_plugins(ENTRY_POINT_GROUP, "encoder", _REGISTRY, adopt)
-
-
-def list_encoders() -> list[EncoderEntry]:
-    _load_builtins()
-    _load_entry_points()
-    return sorted(_REGISTRY.values(), key=lambda e: (e.origin != "built-in", e.name))
-
-
 def get_encoder(name: str) -> EncoderEntry:
-    """The entry of ``name``; unknown names raise a UserError listing the closest matches."""
-    _load_builtins()
-    if name not in _REGISTRY:
-        _load_entry_points()
-    if name not in _REGISTRY:
-        raise _unknown_name("encoder", name, list(_REGISTRY))
-    return _REGISTRY[name]
+    """The entry of ``name`` (``NAME:VALUE`` for an encoder that takes an argument, e.g.
+    ``hf:zhihan1996/DNABERT-2-117M``); unknown names raise a UserError with the closest matches."""
+    base, sep, value = name.partition(":")
+    if sep:
+        entry = ENCODERS.get(base)
+        if entry.argument is None:
+            raise UserError(f"encoder {base!r} takes no ':VALUE' (in {name!r})")
+        return entry.bind(value)
+    return ENCODERS.get(name)
+
+
+def list_encoders(plugins: bool = True) -> list[EncoderEntry]:
+    return ENCODERS.all(plugins)
 
 
 # --------------------------------------------------------------------------- tasks
-
-TASK_ENTRY_POINT_GROUP = "benchbarcode.tasks"
 LABEL_RANKS = ("species", "genus", "bin")
 
 
@@ -265,7 +417,7 @@ class TaskEntry:
 
     name: str
     cls: type
-    origin: str = "built-in"
+    origin: str = BUILT_IN
 
     @property
     def meta(self) -> TaskMeta:
@@ -279,22 +431,30 @@ class TaskEntry:
         return self.cls()
 
 
-_TASKS: dict[str, TaskEntry] = {}
-
-
 def _is_task_class(obj: Any) -> bool:
     """Whether ``obj`` is a Task subclass carrying a TaskMeta."""
     return (isinstance(obj, type) and issubclass(obj, Task)
             and isinstance(getattr(obj, "meta", None), TaskMeta))
 
 
-def _add_task(cls: type, origin: str) -> None:
+def _task_entry(cls: Any, origin: str) -> TaskEntry:
     if not _is_task_class(cls):
         raise TypeError(f"{cls!r} is not a Task subclass with a TaskMeta in .meta")
-    name = cls.meta.name
-    if name in _TASKS and _TASKS[name].cls is not cls:
-        raise ValueError(f"task {name!r} is registered twice")
-    _TASKS[name] = TaskEntry(name, cls, origin)
+    return TaskEntry(cls.meta.name, cls, origin)
+
+
+def _adopt_task(name: str, obj: Any, origin: str) -> TaskEntry:
+    if not _is_task_class(obj):
+        raise UserError(f"task plugin {name!r} is neither a Task subclass nor a module "
+                        f"registering a task named {name!r}")
+    if obj.meta.name != name:
+        raise UserError(f"task plugin {name!r} declares a task named {obj.meta.name!r}; "
+                        "the entry-point name must match")
+    return _task_entry(obj, origin)
+
+
+TASKS: Registry[TaskEntry] = Registry("task", "benchbarcode.tasks", "benchbarcode.tasks", _adopt_task)
+TASK_ENTRY_POINT_GROUP = TASKS.group
 
 
 def register_task(cls):
@@ -303,46 +463,16 @@ def register_task(cls):
     The class is instantiated lazily (``cls()``) by :func:`get_task`. Registering a different
     class under a name already taken raises ValueError.
     """
-    _add_task(cls, _current_origin.get("origin", "built-in"))
+    entry = _task_entry(cls, TASKS.origin())
+    TASKS.add(entry.name, entry, same=lambda old, new: old.cls is new.cls)
     return cls
-
-
-def _load_task_builtins() -> None:
-    if not _loaded["task_builtins"]:
-        _loaded["task_builtins"] = True
-        importlib.import_module("benchbarcode.tasks")
-
-
-def _load_task_entry_points() -> None:
-    if _loaded["task_entry_points"]:
-        return
-    _loaded["task_entry_points"] = True
-
-    def adopt(name: str, obj: Any, origin: str) -> None:
-        if _is_task_class(obj):
-            if obj.meta.name != name:
-                raise UserError(f"task plugin {name!r} declares a task named {obj.meta.name!r}; "
-                                "the entry-point name must match")
-            _add_task(obj, origin)
-        else:
-            raise UserError(f"task plugin {name!r} is neither a Task subclass nor a module "
-                            f"registering a task named {name!r}")
-
-    _load_plugins(TASK_ENTRY_POINT_GROUP, "task", _TASKS, adopt)
 
 
 def list_tasks() -> list[TaskEntry]:
     """All tasks: built-ins first, then entry points; sorted by name within each."""
-    _load_task_builtins()
-    _load_task_entry_points()
-    return sorted(_TASKS.values(), key=lambda e: (e.origin != "built-in", e.name))
+    return TASKS.all()
 
 
 def get_task(name: str) -> Task:
     """A new instance of task ``name``; unknown names raise a UserError listing the closest matches."""
-    _load_task_builtins()
-    if name not in _TASKS:
-        _load_task_entry_points()
-    if name not in _TASKS:
-        raise _unknown_name("task", name, list(_TASKS))
-    return _TASKS[name].create()
+    return TASKS.get(name).create()

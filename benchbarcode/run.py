@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
+from benchbarcode import checkpoints
 from benchbarcode.data.dataset import BarcodeDataset
 from benchbarcode.embed import EmbeddingCache, cache_key_parts, cache_root, embed_sequences
 from benchbarcode.errors import UserError
-from benchbarcode.registry import Encoder, EncoderEntry, Task, get_encoder, get_task, list_tasks
+from benchbarcode.registry import Encoder, EncoderEntry, EncoderMeta, Task, get_encoder, get_task, list_tasks
 from benchbarcode.results import build_result, read_result, write_result
+from benchbarcode.runtime import resolve_device
 
 log = logging.getLogger("benchbarcode")
 
@@ -71,14 +72,6 @@ class RunReport:
     timings_s: dict
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but no CUDA device is available")
-    return device
-
-
 def select_tasks(names: list[str] | None) -> list[Task]:
     """The tasks to run (unknown names fail before any work starts)."""
     if names is None:
@@ -111,8 +104,8 @@ def pretrained_directory(entry: EncoderEntry, preset_name: str, seed: int, ds: B
     its weights."""
     from benchbarcode.models.presets import get_preset
 
-    preset = get_preset(entry.objective, preset_name)
-    identity = {"format": PRETRAINED_FORMAT, "encoder": entry.name, "objective": entry.objective,
+    preset = get_preset(entry.meta.objective, preset_name)
+    identity = {"format": PRETRAINED_FORMAT, "encoder": entry.name, "objective": entry.meta.objective,
                 "preset": preset_name, "recipe": preset.to_dict(), "seed": seed,
                 "data": ds.content_hash(), "device_type": device.split(":")[0]}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -129,21 +122,22 @@ def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Enc
     entry = get_encoder(opts.encoder)
     options = dict(opts.encoder_options)
     options.setdefault("device", device)
-    if entry.name == "random":
+    if entry.meta.seeded:
         options.setdefault("seed", opts.seed)
     checkpoint = opts.checkpoint
     spent = 0.0
-    if checkpoint is None and entry.pretrainable:
+    if checkpoint is None and entry.meta.pretrainable:
         from benchbarcode.models.presets import get_preset
-        from benchbarcode.pretrain import META_FILE, pretrain, read_checkpoint_state
+        from benchbarcode.pretrain import pretrain
 
+        objective = entry.meta.objective
         directory = pretrained_directory(entry, opts.preset, opts.seed, ds, device, caches(opts))
-        if not (directory / META_FILE).is_file():
+        if not checkpoints.is_complete(directory):
             log.info("pretraining %s (%s preset) into %s", entry.name, opts.preset, directory)
             started = time.perf_counter()
-            pretrain(entry.objective, get_preset(entry.objective, opts.preset), ds.pretraining_sequences(),
+            pretrain(objective, get_preset(objective, opts.preset), ds.pretraining_sequences(),
                      directory, seed=opts.seed, data_identity=ds.identity(), preset_name=opts.preset,
-                     encoder_name=entry.name, resume=read_checkpoint_state(directory) is not None,
+                     encoder_name=entry.name, resume=checkpoints.resumable_state(directory) is not None,
                      device=device, progress=opts.progress)
             spent = time.perf_counter() - started
         checkpoint = str(directory)
@@ -152,14 +146,21 @@ def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Enc
     return _create(entry, options), spent
 
 
-def run_id_for(meta_dict: dict, ds: BarcodeDataset, opts: RunOptions) -> str:
-    """A name for the run that is the same whenever the vectors and the task seeds are the same."""
-    ident = {"encoder": {k: v for k, v in meta_dict.items() if k not in ("checkpoint", "budget")},
-             "checkpoint": {k: v for k, v in meta_dict.get("checkpoint", {}).items() if k != "path"},
-             "data": ds.content_hash(), "seed": opts.seed, "limit": opts.limit}
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in ds.name)
-    return f"{name}-seed{opts.seed}{f'-limit{opts.limit}' if opts.limit else ''}-{digest}"
+def safe_name(text: str) -> str:
+    """``text`` as one path component: characters other than letters, digits, ``-_.`` become
+    ``-`` (``hf:org/model`` -> ``hf-org-model``)."""
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name.strip("-.") or "encoder"
+
+
+def run_id_for(meta: EncoderMeta, ds: BarcodeDataset, opts: RunOptions) -> str:
+    """A name for the run that is the same whenever the vectors and the task seeds are the same:
+    the encoder's :meth:`~EncoderMeta.identity` (as in the embedding-cache key), data, seed, limit."""
+    ident = {"encoder": meta.identity(), "data": ds.content_hash(), "seed": opts.seed, "limit": opts.limit}
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{safe_name(ds.name)}-seed{opts.seed}{f'-limit{opts.limit}' if opts.limit else ''}-{digest}"
 
 
 # ----------------------------------------------------------------------------- data
@@ -198,9 +199,8 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         raise UserError("--limit must be >= 2")
     device = resolve_device(opts.device)
     encoder, pretrain_s = load_encoder(opts, ds, device)
-    meta = encoder.meta.to_dict()
-    run_id = run_id_for(meta, ds, opts)
-    directory = Path(opts.results_dir) / encoder.meta.name / run_id
+    run_id = run_id_for(encoder.meta, ds, opts)
+    directory = Path(opts.results_dir) / safe_name(encoder.meta.name) / run_id
     data_identity = {**ds.identity(), "limit": opts.limit}
     outcomes: dict[str, TaskOutcome] = {}
     pending: list[Task] = []
@@ -217,6 +217,9 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         table, embeddings[split], cache_state[split] = embed_split(encoder, ds, split, opts)
         embed_s[split] = time.perf_counter() - started
         labels[split] = _labels(table)
+    meta = encoder.meta.to_dict()
+    if meta["embedding_dim"] is None and embeddings:  # an encoder that does not state it
+        meta["embedding_dim"] = int(next(iter(embeddings.values())).shape[1])
 
     for task in pending:
         name = task.meta.name
@@ -238,7 +241,7 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
                    "evaluate": round(time.perf_counter() - started, 3)}
         result = build_result(
             run_id=run_id, task_meta=task.meta.to_dict(), encoder_meta=meta, data_identity=data_identity,
-            device=device, dtype="float32", batch_size=opts.batch_size,
+            device=device, dtype=encoder.meta.dtype, batch_size=opts.batch_size,
             seeds={"run": opts.seed, "split": ds.split_seed}, outcome=outcome, timings_s=timings,
             cache={s: cache_state[s] for s in task.meta.splits}, command=opts.command)
         path = directory / f"{name}.json"

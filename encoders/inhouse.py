@@ -1,28 +1,26 @@
 """In-house transformer encoders: MAE-BERT (BarcodeMAE), MLM-BERT (BarcodeBERT), causal GPT.
 
 Each is made by ``benchbarcode pretrain --encoder NAME`` and loaded from the directory it wrote
-(``config.json`` + ``model.safetensors`` + ``benchbarcode.json``). :class:`TransformerEncoder`
+(:mod:`benchbarcode.checkpoints`), or, for mae and mlm, from a reference BarcodeBERT /
+BarcodeMAE ``.pt`` file (:mod:`benchbarcode.reference_checkpoint`). :class:`TransformerEncoder`
 embeds with any k-mer-tokenised transformers model; the ``random`` baseline reuses it.
+Nothing here imports the training loop, and torch is imported only when an encoder is built.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from benchbarcode.errors import UserError
-from benchbarcode.models import encode
-from benchbarcode.models.presets import get_preset
-from benchbarcode.pretrain import META_FILE, build_model, limit_heap_fragmentation
-from benchbarcode.registry import Encoder, EncoderMeta, register_encoder
+from benchbarcode.registry import Encoder, register_encoder
+from benchbarcode.runtime import limit_heap_fragmentation
 from benchbarcode.tokenizers import KmerTokenizer
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -30,11 +28,12 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _arch(model: torch.nn.Module) -> tuple[int, int, int]:
-    c = model.config
-    if getattr(c, "model_type", "") == "gpt2":
-        return c.n_layer, c.n_head, c.n_embd
-    return c.num_hidden_layers, c.num_attention_heads, c.hidden_size
+def architecture(config) -> dict:
+    """Layers, heads and width of a BERT or GPT-2 config, as EncoderMeta fields."""
+    if getattr(config, "model_type", "") == "gpt2":
+        return {"layers": config.n_layer, "heads": config.n_head, "hidden_size": config.n_embd}
+    return {"layers": config.num_hidden_layers, "heads": config.num_attention_heads,
+            "hidden_size": config.hidden_size}
 
 
 class TransformerEncoder(Encoder):
@@ -44,16 +43,33 @@ class TransformerEncoder(Encoder):
     ``torch.inference_mode``; the output is in input order, float32.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: KmerTokenizer, meta: EncoderMeta,
-                 device: str = "cpu"):
+    def __init__(self, model, tokenizer: KmerTokenizer, device: str = "cpu", pooling: str = "mean",
+                 *, objective: str | None = None, checkpoint: dict | None = None,
+                 budget: dict | None = None, loader: dict | None = None):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
-        self.meta = meta
         self.device = device
+        self.pooling = pooling
+        self._facts = {"checkpoint": checkpoint or {}, "budget": budget or {"steps": 0, "flops": 0.0},
+                       "loader": loader or {}, **({"objective": objective} if objective else {})}
+
+    def describe(self) -> dict:
+        arch = architecture(self.model.config)
+        return {
+            **self._facts, **arch,
+            "tokenizer": f"k-mer (k={self.tokenizer.k}, stride={self.tokenizer.stride})",
+            "k": self.tokenizer.k, "max_length": self.tokenizer.max_len, "pooling": self.pooling,
+            "embedding_dim": arch["hidden_size"],
+            "parameters": sum(p.numel() for n, p in self.model.named_parameters() if not n.startswith("pooler.")),
+        }
 
     def embed(self, sequences: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        import torch
+
+        from benchbarcode.models import encode
+
         sequences = list(sequences)
-        dim = self.meta.embedding_dim
+        dim = architecture(self.model.config)["hidden_size"]
         if not sequences:
             return np.zeros((0, dim), dtype=np.float32)
         limit_heap_fragmentation()  # batches of varying width, see there
@@ -64,89 +80,77 @@ class TransformerEncoder(Encoder):
         if progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=f"embed {self.meta.name}", unit="batch", leave=False)
+            starts = tqdm(starts, desc="embed", unit="batch", leave=False)
         with torch.inference_mode():
             for start in starts:
                 idx = order[start:start + batch_size]
                 ids, attn = self.tokenizer([sequences[i] for i in idx])
                 width = max(1, int(attn.sum(1).max()))
-                vec = encode(self.model, ids[:, :width], attn[:, :width], pooling=self.meta.pooling)
+                vec = encode(self.model, ids[:, :width], attn[:, :width], pooling=self.pooling)
                 out[idx] = vec.float().cpu().numpy()
         return out
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, name: str, family: str, device: str = "cpu",
-                        pooling: str | None = None) -> "TransformerEncoder":
+    def from_directory(cls, directory: str | Path, *, device: str = "cpu",
+                       pooling: str | None = None) -> "TransformerEncoder":
         """Load a directory written by ``benchbarcode pretrain``."""
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
+        from benchbarcode import checkpoints
+
         hf_logging.disable_progress_bar()
-
         directory = Path(directory)
-        meta_path = directory / META_FILE
-        if not meta_path.is_file():
-            raise UserError(f"{directory}: not a benchbarcode encoder directory (no {META_FILE}; "
-                            "an unfinished pretraining run can be continued with --resume)")
+        info = checkpoints.read_info(directory)
+        weights = directory / checkpoints.WEIGHTS_FILE
+        sha = file_sha256(weights)  # before loading: a corrupt file is named, not a library traceback
         try:
-            info = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{meta_path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-        model = AutoModel.from_pretrained(directory)
-        tokenizer = KmerTokenizer.from_dict(info["tokenizer"])
-        layers, heads, hidden = _arch(model)
-        weights = directory / "model.safetensors"
-        meta = EncoderMeta(
-            name=name, family=family, objective=info["objective"],
-            tokenizer=f"k-mer (k={tokenizer.k}, stride={tokenizer.stride})", k=tokenizer.k,
-            layers=layers, heads=heads, hidden_size=hidden,
-            parameters=sum(p.numel() for n, p in model.named_parameters() if not n.startswith("pooler.")),
-            embedding_dim=hidden,
-            max_length=tokenizer.max_len, pooling=pooling or info.get("pooling", "mean"),
-            checkpoint={"path": str(directory), "sha256": _file_sha256(weights),
-                        "preset": info.get("preset"), "seed": info.get("seed")},
-            budget=info.get("budget", {}),
-        )
-        return cls(model, tokenizer, meta, device)
+            model = AutoModel.from_pretrained(directory)
+        except Exception as exc:  # truncated or garbage weights, a config that does not parse...
+            raise UserError(f"{directory}: the encoder does not load ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else 'no message'})") from None
+        return cls(model, KmerTokenizer.from_dict(info["tokenizer"]), device,
+                   pooling or info.get("pooling", "mean"), objective=info["objective"],
+                   checkpoint={"path": str(directory), "sha256": sha, "preset": info.get("preset"),
+                               "seed": info.get("seed")},
+                   budget=info.get("budget", {}))
 
 
-def _pretrained_factory(name: str, objective: str):
-    def factory(checkpoint: str | None = None, device: str = "cpu",
-                pooling: str | None = None) -> TransformerEncoder:
-        if checkpoint is None:
-            raise UserError(f"encoder {name!r} needs --checkpoint DIR, a directory written by "
-                            f"'benchbarcode pretrain --encoder {name}'")
-        enc = TransformerEncoder.from_pretrained(checkpoint, name=name, family="in-house transformer",
-                                                 device=device, pooling=pooling)
-        if enc.meta.objective != objective:
-            raise UserError(f"{checkpoint}: holds a {enc.meta.objective} encoder, not {name} ({objective})")
-        return enc
+def load_pretrained(checkpoint: str | None = None, device: str = "cpu",
+                    pooling: str | None = None) -> Encoder:
+    """An in-house encoder from ``checkpoint``: a directory written by ``benchbarcode pretrain``,
+    or a reference BarcodeBERT / BarcodeMAE ``.pt`` file (BERT encoders only). The registry
+    checks that the weights are of the declared objective."""
+    if checkpoint is None:
+        raise UserError("this encoder needs --checkpoint: a directory written by 'benchbarcode pretrain' "
+                        "(without --checkpoint, 'benchbarcode run' pretrains it first)")
+    if Path(checkpoint).suffix in (".pt", ".pth"):
+        from benchbarcode.reference_checkpoint import load_reference_encoder
 
-    factory.objective = objective
-    return factory
+        return load_reference_encoder(checkpoint, device=device, pooling=pooling)
+    return TransformerEncoder.from_directory(checkpoint, device=device, pooling=pooling)
 
 
 def _tiny_parameters(objective: str):
     def count() -> int:
+        import torch
+
+        from benchbarcode.models import build_model
+        from benchbarcode.models.presets import get_preset
+
         torch.manual_seed(0)
         return build_model(objective, get_preset(objective, "tiny")).encoder_parameters()
 
     return count
 
 
-mae = register_encoder(
-    "mae", family="in-house transformer", objective="mae", pretrainable=True,
-    parameters=_tiny_parameters("mae"),
-    description="BarcodeMAE: BERT encoder sees only unmasked k-mers; a light BERT decoder "
-                "reconstructs the masked ones",
-)(_pretrained_factory("mae", "mae"))
-mlm = register_encoder(
-    "mlm", family="in-house transformer", objective="mlm", pretrainable=True,
-    parameters=_tiny_parameters("mlm"),
-    description="BarcodeBERT: BERT masked-language model, 50 % of k-mers replaced by [MASK]",
-)(_pretrained_factory("mlm", "mlm"))
-gpt = register_encoder(
-    "gpt", family="in-house transformer", objective="causal", pretrainable=True,
-    parameters=_tiny_parameters("causal"),
-    description="causal GPT-2 on the same k-mer tokens, next-k-mer loss",
-)(_pretrained_factory("gpt", "causal"))
+def _inhouse(name: str, objective: str, description: str) -> None:
+    register_encoder(name, family="in-house transformer", objective=objective, pretrainable=True,
+                     control={"encoder": "random", "options": {"like": name}},
+                     parameters=_tiny_parameters(objective), description=description)(load_pretrained)
+
+
+_inhouse("mae", "mae", "BarcodeMAE: BERT encoder sees only unmasked k-mers; a light BERT decoder "
+                       "reconstructs the masked ones")
+_inhouse("mlm", "mlm", "BarcodeBERT: BERT masked-language model, 50 % of k-mers replaced by [MASK]")
+_inhouse("gpt", "causal", "causal GPT-2 on the same k-mer tokens, next-k-mer loss")

@@ -60,12 +60,19 @@ def _cached_once(tmp_path):
 
 # ----------------------------------------------------------------------------- keys
 KEY_CHANGES = {
-    "name": {"name": "other"}, "family": {"family": "x"}, "objective": {"objective": "mlm"},
+    "name": {"name": "other"}, "objective": {"objective": "mlm"},
     "tokenizer": {"tokenizer": "k-mer (k=4, stride=1)"}, "k": {"k": 5}, "layers": {"layers": 3},
-    "heads": {"heads": 4}, "hidden_size": {"hidden_size": 16}, "embedding_dim": {"embedding_dim": 4},
-    "parameters": {"parameters": 1001}, "pooling": {"pooling": "cls"}, "max_length": {"max_length": 600},
+    "heads": {"heads": 4}, "hidden_size": {"hidden_size": 16}, "pooling": {"pooling": "cls"},
+    "max_length": {"max_length": 600}, "dtype": {"dtype": "bfloat16"}, "options": {"options": {"k": 3}},
+    "loader": {"loader": {"long_sequences": "chunk"}},
     "checkpoint sha256": {"checkpoint": {"path": "/ckpt/a", "sha256": "b" * 64, "preset": "tiny", "seed": 0}},
     "checkpoint seed": {"checkpoint": {"path": "/ckpt/a", "sha256": "a" * 64, "preset": "tiny", "seed": 1}},
+}
+# descriptions, counts derived from the weights, and traits: not part of an encoder's identity
+KEY_KEEPS = {
+    "family": {"family": "x"}, "description": {"description": "other words"},
+    "embedding_dim": {"embedding_dim": 4}, "parameters": {"parameters": 1001}, "budget": {"budget": {"steps": 11}},
+    "pretrainable": {"pretrainable": True}, "seeded": {"seeded": True}, "control": {"control": {"encoder": "x"}},
 }
 
 
@@ -74,13 +81,21 @@ def test_every_meta_component_changes_the_key(component):
     assert cache_key(_parts(_meta(**KEY_CHANGES[component]))) != cache_key(_parts())
 
 
-def test_config_fields_all_covered():
-    assert set(embed._CONFIG_FIELDS) <= set(KEY_CHANGES)
+@pytest.mark.parametrize("component", sorted(KEY_KEEPS))
+def test_descriptive_fields_do_not_change_the_key(component):
+    assert cache_key(_parts(_meta(**KEY_KEEPS[component]))) == cache_key(_parts())
 
 
-def test_dtype_data_and_split_change_the_key():
+def test_every_meta_field_is_decided():
+    """A field added to EncoderMeta must be declared identity or not (and tested here)."""
+    fields = {f.name for f in dataclasses.fields(EncoderMeta)}
+    changes = {name.split()[0] for name in KEY_CHANGES}
+    assert fields == changes | set(KEY_KEEPS)
+    assert set(KEY_KEEPS) == set(EncoderMeta.NOT_IDENTITY)
+
+
+def test_data_and_split_change_the_key():
     base = cache_key(_parts())
-    assert cache_key(cache_key_parts(_meta(), DATA_HASH, "train", dtype="bfloat16")) != base
     assert cache_key(cache_key_parts(_meta(), "e" * 64, "train")) != base
     assert cache_key(_parts(split="test")) != base
     assert cache_key(_parts()) == base  # and it is deterministic
@@ -89,14 +104,14 @@ def test_dtype_data_and_split_change_the_key():
 def test_checkpoint_path_does_not_change_the_key():
     moved = _meta(checkpoint={"path": "/elsewhere/b", "sha256": "a" * 64, "preset": "tiny", "seed": 0})
     assert cache_key(_parts(moved)) == cache_key(_parts())
-    assert "path" not in _parts()["checkpoint"]
+    assert "path" not in _parts()["encoder"]["checkpoint"]
 
 
 def test_baseline_checkpoints_key():
     kmer4, kmer5 = get_encoder("kmer").create(k=4), get_encoder("kmer").create(k=5)
     assert cache_key(_parts(kmer4.meta)) != cache_key(_parts(kmer5.meta))
     numpy_seed = _meta(checkpoint={"like": "mae", "preset": "tiny", "seed": np.int64(3)})
-    assert _parts(numpy_seed)["checkpoint"]["seed"] == 3
+    assert _parts(numpy_seed)["encoder"]["checkpoint"]["seed"] == 3
 
 
 def test_unserialisable_checkpoint_is_a_user_error():

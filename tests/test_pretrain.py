@@ -17,7 +17,8 @@ from benchbarcode.cli import main
 from benchbarcode.data import load_barcodes
 from benchbarcode.errors import UserError
 from benchbarcode.models.presets import get_preset
-from benchbarcode.pretrain import CHECKPOINT_DIR, META_FILE, pretrain
+from benchbarcode.checkpoints import CHECKPOINT_DIR, META_FILE
+from benchbarcode.pretrain import pretrain
 from benchbarcode.registry import get_encoder
 
 DATA = "sim:1500"

@@ -59,10 +59,10 @@ def test_entry_point_plugin_discovered(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bbplugin-demo\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[benchbarcode.encoders]\nlengthgc = bbplugin_demo:LengthEncoder\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(registry._loaded, "entry_points", False)
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry.ENCODERS, "_plugins_loaded", False)
+    monkeypatch.setattr(registry.ENCODERS, "_entries", dict(registry.ENCODERS._entries))
     entry = registry.get_encoder("lengthgc")
-    assert entry.origin.startswith("entry point") and entry.family == "demo"
+    assert entry.origin == "plugin bbplugin-demo 1.0" and entry.meta.family == "demo"
     assert "third-party demo" in entry.description
     emb = entry.create().embed(["GGCC", "AT"])
     assert emb.shape == (2, 2) and emb[0, 1] == 1.0

@@ -285,7 +285,7 @@ def test_unknown_task_suggests_closest():
 
 
 def test_register_task_twice_is_an_error(monkeypatch):
-    monkeypatch.setattr(registry, "_TASKS", dict(registry._TASKS))
+    monkeypatch.setattr(registry.TASKS, "_entries", dict(registry.TASKS._entries))
 
     class Impostor(OpenWorldTask):
         pass
@@ -331,15 +331,15 @@ def test_entry_point_tasks_discovered(tmp_path, monkeypatch):
     (dist / "entry_points.txt").write_text(
         "[benchbarcode.tasks]\nmean-norm = bbtask_demo:MeanNorm\nconstant = bbtask_demo\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(registry._loaded, "task_entry_points", False)
-    monkeypatch.setattr(registry, "_TASKS", dict(registry._TASKS))
+    monkeypatch.setattr(registry.TASKS, "_plugins_loaded", False)
+    monkeypatch.setattr(registry.TASKS, "_entries", dict(registry.TASKS._entries))
     task = registry.get_task("mean-norm")
     result = task.evaluate({"test": np.array([[3, 4], [0, 1]], dtype=np.float32)},
                            {"test": frame(["a", "b"])})
     assert result["scores"] == {"norm": 3.0}
     entries = {e.name: e for e in registry.list_tasks()}
-    assert entries["mean-norm"].origin == "entry point (bbtask-demo)"
-    assert entries["constant"].origin == "entry point (bbtask-demo)"
+    assert entries["mean-norm"].origin == "plugin bbtask-demo 1.0"
+    assert entries["constant"].origin == "plugin bbtask-demo 1.0"
     assert [e.origin == "built-in" for e in registry.list_tasks()] == [True] * 5 + [False] * 2
     sys.modules.pop("bbtask_demo", None)
 

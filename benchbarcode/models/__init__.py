@@ -12,7 +12,8 @@ All share ``from_sizes(k, n_tokens, layers, heads, hidden, intermediate=None, ..
 ``forward(input_ids, attention_mask, mask) -> {"loss", "n_predicted", "n_correct"}``,
 ``encoder_parameters()`` and ``save_encoder(dir)``. ``sample_mask`` draws the
 masks; ``encode`` / ``masked_mean`` / ``last_token`` turn a (reloaded) encoder into
-per-sequence embeddings.
+per-sequence embeddings. ``objectives.build_model(objective, preset)`` builds a pretraining
+module by objective name (``OBJECTIVES``).
 """
 
 from .causal import CausalForPretraining, gpt2_encoder_config
@@ -26,9 +27,13 @@ from .mlm import (
     bert_encoder_config,
     linear_cross_entropy,
 )
+from .objectives import OBJECTIVES, build_model, objective_class
 from .pooling import encode, last_token, masked_mean
 
 __all__ = [
+    "OBJECTIVES",
+    "build_model",
+    "objective_class",
     "CausalForPretraining",
     "MAEForPretraining",
     "MLMForPretraining",

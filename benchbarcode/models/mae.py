@@ -120,6 +120,19 @@ class MAEForPretraining(PretrainingModule):
     """
 
     config_builder = staticmethod(bert_encoder_config)
+    masks = True
+    chooses_loss_positions = True
+
+    @classmethod
+    def objective_options(cls, preset) -> dict:
+        return {"mask_ratio": preset.mask_ratio, "loss_on": preset.loss_on, **preset.decoder}
+
+    def step_tokens(self, attention_mask: torch.Tensor, mask: torch.Tensor) -> dict[str, int]:
+        """The encoder sees only the visible tokens; the decoder sees every valid position."""
+        valid = attention_mask.bool()
+        visible = valid & ~mask.bool()
+        return {"encoder_tokens": int(visible.sum()), "encoder_len": int(visible.sum(1).max()),
+                "decoder_tokens": int(valid.sum()), "decoder_len": int(valid.sum(1).max())}
 
     def __init__(
         self,

@@ -269,6 +269,29 @@ class PretrainingModule(nn.Module):
 
     encoder: nn.Module
     config_builder: Any = None
+    #: traits of the objective: it masks a fraction of the tokens (``--mask-ratio``), and its loss
+    #: positions are a choice (``--loss-on masked|all``)
+    masks: bool = False
+    chooses_loss_positions: bool = False
+
+    @classmethod
+    def objective_options(cls, preset: Any) -> dict[str, Any]:
+        """The constructor options this objective reads from a preset (beyond the sizes)."""
+        return {}
+
+    @classmethod
+    def from_preset(cls, preset: Any, n_tokens: int) -> "PretrainingModule":
+        """Build from a :class:`~benchbarcode.models.presets.Preset` (weights from torch's RNG)."""
+        return cls.from_sizes(preset.k, n_tokens, preset.layers, preset.heads, preset.hidden,
+                              preset.intermediate, hidden_dropout=preset.dropout,
+                              attention_dropout=preset.dropout, **cls.objective_options(preset))
+
+    def step_tokens(self, attention_mask: torch.Tensor, mask: torch.Tensor) -> dict[str, int]:
+        """What one step's batch costs: tokens through the encoder and its longest row, and the
+        same for a decoder (0 without one). Here the encoder sees every valid token."""
+        valid = attention_mask.bool()
+        return {"encoder_tokens": int(valid.sum()), "encoder_len": int(valid.sum(1).max()),
+                "decoder_tokens": 0, "decoder_len": 0}
 
     @classmethod
     def from_sizes(
@@ -332,6 +355,12 @@ class MLMForPretraining(PretrainingModule):
     """
 
     config_builder = staticmethod(bert_encoder_config)
+    masks = True
+    chooses_loss_positions = True
+
+    @classmethod
+    def objective_options(cls, preset: Any) -> dict[str, Any]:
+        return {"mask_ratio": preset.mask_ratio, "loss_on": preset.loss_on}
 
     def __init__(self, encoder_config: BertConfig, loss_on: str = "masked", mask_ratio: float = 0.5):
         super().__init__()

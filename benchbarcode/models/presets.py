@@ -18,9 +18,6 @@ from dataclasses import asdict, dataclass, field, replace
 
 from benchbarcode.errors import UserError
 
-OBJECTIVES = ("mae", "mlm", "causal")
-
-
 @dataclass(frozen=True)
 class Preset:
     """Every knob of one pretraining run except the data and the seed."""
@@ -97,7 +94,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
 
 def get_preset(objective: str, name: str) -> Preset:
     if objective not in PRESETS:
-        raise UserError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+        raise UserError(f"unknown objective {objective!r}; expected one of {', '.join(PRESETS)}")
     if name not in PRESETS[objective]:
         raise UserError(f"unknown preset {name!r} for {objective}; expected one of "
                         f"{', '.join(PRESETS[objective])}")
