@@ -173,8 +173,13 @@ def _run_options(args, tasks=None):
 
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    options = _encoder_options(args.encoder_option)
+    for flag, value in (("revision", args.revision), ("trust_remote_code", args.trust_remote_code or None),
+                        ("dtype", args.dtype)):
+        if value is not None:  # only when given: an encoder that does not take it then says so
+            options[flag] = value
     return RunOptions(encoder=args.encoder, checkpoint=args.checkpoint,
-                      encoder_options=_encoder_options(args.encoder_option), preset=args.preset,
+                      encoder_options=options, preset=args.preset,
                       tasks=tasks, results_dir=getattr(args, "results_dir", "results"),
                       device=args.device, seed=args.seed, batch_size=args.batch_size,
                       limit=getattr(args, "limit", None), overwrite=getattr(args, "overwrite", False),
@@ -213,8 +218,12 @@ def cmd_run(args) -> int:
         return 0
     meta = report.encoder
     budget = meta.get("budget") or {}
-    stated = (f"{budget.get('steps', 0):,} steps, {budget.get('sequences', 0):,} sequences, "
-              f"{budget.get('flops', 0):.3g} FLOPs" if budget.get("steps") else "none (not pretrained)")
+    if budget.get("steps"):
+        stated = ", ".join([f"{budget['steps']:,} steps"]
+                           + ([f"{budget['sequences']:,} sequences"] if budget.get("sequences") else [])
+                           + ([f"{budget['flops']:.3g} FLOPs"] if budget.get("flops") else []))
+    else:
+        stated = "none (not pretrained)" if budget else "not stated (third-party weights)"
     params = "unknown" if meta["parameters"] is None else f"{meta['parameters']:,}"
     print(f"\nencoder {meta['name']} ({meta['family']}, {params} parameters, "
           f"{meta['embedding_dim']}-d); pretraining budget: {stated}")
@@ -272,7 +281,15 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
                    help=f"pretraining preset when no --checkpoint is given (default tiny; {_preset_names()})")
     p.add_argument("--encoder-option", action="append", metavar="KEY=VALUE",
                    help="passed to the encoder's factory, e.g. like=mlm (random) or k=4 (kmer); repeatable")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--revision", metavar="REV",
+                   help="hf encoders: the hub revision to load (branch, tag or commit; the commit it "
+                        "resolves to is recorded)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="hf encoders: allow a model repository's own Python code to run (off by default)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                   help="inference dtype, for encoders that take one (hf: default float32)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to embed (and pretrain): auto = cuda when a GPU is visible (default)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of pretraining, random-init weights, subsets and task repeats (default 0)")
     p.add_argument("--batch-size", type=int, default=64, metavar="B", help="embedding batch size (default 64)")

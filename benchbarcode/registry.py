@@ -263,7 +263,7 @@ class EncoderEntry:
         got = details.get("objective")
         if got is not None and self.meta.objective != "unknown" and got != self.meta.objective:
             where = details.get("checkpoint", {}).get("path", "its weights")
-            raise UserError(f"{where}: holds a {got} encoder, not {self.name} ({self.meta.objective})")
+            raise UserError(f"{where}: holds an encoder of objective {got}, not {self.name} ({self.meta.objective})")
         own_options = details.pop("options", {})
         details = {k: v for k, v in details.items() if k not in _DECLARED}
         recorded = {k: v for k, v in options.items() if k not in PIPELINE_OPTIONS}
@@ -294,18 +294,20 @@ ENTRY_POINT_GROUP = ENCODERS.group
 
 def register_encoder(name: str, *, description: str, family: str = "third-party",
                      objective: str = "unknown", parameters: Callable[[], int | None] | None = None,
-                     argument: str | None = None, **fields: Any):
+                     argument: str | None = None, origin: str | None = None, **fields: Any):
     """Declare encoder ``name`` once; the decorated class or function is its factory.
 
     ``fields`` are further :class:`EncoderMeta` fields (traits such as ``pretrainable``,
     ``seeded``, ``control``; architecture facts that hold for every instance). ``parameters``
     counts the default configuration's parameters lazily, for ``benchbarcode encoders``.
-    ``argument`` lets ``NAME:VALUE`` fill that factory parameter (``hf:MODEL``).
+    ``argument`` lets ``NAME:VALUE`` fill that factory parameter (``hf:MODEL``). ``origin`` says
+    where the declaration comes from when it is not simply built-in or a plugin (e.g. a preset).
     """
     meta = EncoderMeta(name=name, family=family, objective=objective, description=description, **fields)
 
     def decorate(factory):
-        ENCODERS.add(name, EncoderEntry(meta, factory, ENCODERS.origin(), parameters, argument),
+        where = ENCODERS.origin() if origin is None or ENCODERS.origin() != BUILT_IN else origin
+        ENCODERS.add(name, EncoderEntry(meta, factory, where, parameters, argument),
                      same=lambda old, new: old.factory is new.factory)
         return factory
 

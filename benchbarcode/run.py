@@ -186,7 +186,8 @@ def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str, opts: RunOptio
     return table, vectors, "hit" if hit else ("miss" if cache is not None else "off")
 
 
-def _labels(table: pd.DataFrame) -> pd.DataFrame:
+def label_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The labels a task sees of ``table``: processid, genus, species, bin (missing -> None)."""
     out = table[LABELS].astype(object)
     return out.where(out.notna(), None)
 
@@ -216,7 +217,7 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         started = time.perf_counter()
         table, embeddings[split], cache_state[split] = embed_split(encoder, ds, split, opts)
         embed_s[split] = time.perf_counter() - started
-        labels[split] = _labels(table)
+        labels[split] = label_frame(table)
     meta = encoder.meta.to_dict()
     if meta["embedding_dim"] is None and embeddings:  # an encoder that does not state it
         meta["embedding_dim"] = int(next(iter(embeddings.values())).shape[1])

@@ -3,4 +3,4 @@
 Importing this package registers the built-in encoders with :mod:`benchbarcode.registry`.
 """
 
-from benchbarcode.encoders import baselines, inhouse  # noqa: F401  (registration side effects)
+from benchbarcode.encoders import baselines, hf, inhouse  # noqa: F401  (registration side effects)

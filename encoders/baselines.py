@@ -49,7 +49,16 @@ def _random_parameters() -> int:
                   description="the architecture of an in-house encoder (--encoder-option like=mae by "
                               "default), randomly initialised: the control every learned encoder must beat")
 def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, device: str = "cpu",
-                        pooling: str | None = None) -> Encoder:
+                        pooling: str | None = None, *, k: int | None = None, max_len: int | None = None,
+                        layers: int | None = None, heads: int | None = None, hidden: int | None = None,
+                        intermediate: int | None = None) -> Encoder:
+    """The encoder of ``like``'s ``preset``, initialised from ``seed`` exactly as pretraining
+    initialises it (``torch.manual_seed(seed)``, then ``build_model``).
+
+    ``k``, ``max_len``, ``layers``, ``heads``, ``hidden`` and ``intermediate``, when given,
+    override the preset's architecture (``Preset.with_overrides``), so that a run pretrained with
+    such overrides has its control; they are then part of the checkpoint record.
+    """
     import torch
 
     from benchbarcode.encoders.inhouse import TransformerEncoder
@@ -60,9 +69,18 @@ def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, 
     if not entry.meta.pretrainable:
         names = ", ".join(e.name for e in list_encoders(plugins=False) if e.meta.pretrainable)
         raise UserError(f"random like={like!r}: expected an in-house encoder ({names})")
+    sizes = {"k": k, "max_len": max_len, "layers": layers, "heads": heads, "hidden": hidden,
+             "intermediate": intermediate}
+    sizes = {name: value for name, value in sizes.items() if value is not None}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"random {name}={value!r}: expected a positive integer")
     objective = entry.meta.objective
-    p = get_preset(objective, preset)
+    p = get_preset(objective, preset).with_overrides(**sizes)
     torch.manual_seed(seed)
-    model = build_model(objective, p).encoder
+    try:
+        model = build_model(objective, p).encoder
+    except ValueError as exc:  # e.g. hidden not a multiple of heads
+        raise UserError(f"random like={like!r} {sizes}: {exc}") from None
     return TransformerEncoder(model, KmerTokenizer(p.k, max_len=p.max_len), device, pooling or p.pooling,
-                              checkpoint={"like": like, "preset": preset, "seed": seed})
+                              checkpoint={"like": like, "preset": preset, "seed": seed, **sizes})

@@ -2,13 +2,14 @@
 
 Each is made by ``benchbarcode pretrain --encoder NAME`` and loaded from the directory it wrote
 (:mod:`benchbarcode.checkpoints`), or, for mae and mlm, from a reference BarcodeBERT /
-BarcodeMAE ``.pt`` file (:mod:`benchbarcode.reference_checkpoint`). :class:`TransformerEncoder`
+BarcodeMAE ``.pt`` file (:mod:`benchbarcode.encoders.reference_pt`). :class:`TransformerEncoder`
 embeds with any k-mer-tokenised transformers model; the ``random`` baseline reuses it.
 Nothing here imports the training loop, and torch is imported only when an encoder is built.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -50,7 +51,8 @@ class TransformerEncoder(Encoder):
         self.tokenizer = tokenizer
         self.device = device
         self.pooling = pooling
-        self._facts = {"checkpoint": checkpoint or {}, "budget": budget or {"steps": 0, "flops": 0.0},
+        self._facts = {"checkpoint": checkpoint or {},
+                       "budget": budget if budget is not None else {"steps": 0, "flops": 0.0},
                        "loader": loader or {}, **({"objective": objective} if objective else {})}
 
     def describe(self) -> dict:
@@ -116,16 +118,19 @@ class TransformerEncoder(Encoder):
                    budget=info.get("budget", {}))
 
 
-def load_pretrained(checkpoint: str | None = None, device: str = "cpu",
-                    pooling: str | None = None) -> Encoder:
+def load_pretrained(checkpoint: str | None = None, device: str = "cpu", pooling: str | None = None,
+                    *, reference_files: bool = True) -> Encoder:
     """An in-house encoder from ``checkpoint``: a directory written by ``benchbarcode pretrain``,
-    or a reference BarcodeBERT / BarcodeMAE ``.pt`` file (BERT encoders only). The registry
-    checks that the weights are of the declared objective."""
+    or (``reference_files``: the BERT encoders) a reference BarcodeBERT / BarcodeMAE ``.pt`` file.
+    The registry checks that the weights are of the declared objective."""
     if checkpoint is None:
         raise UserError("this encoder needs --checkpoint: a directory written by 'benchbarcode pretrain' "
                         "(without --checkpoint, 'benchbarcode run' pretrains it first)")
     if Path(checkpoint).suffix in (".pt", ".pth"):
-        from benchbarcode.reference_checkpoint import load_reference_encoder
+        if not reference_files:
+            raise UserError(f"{checkpoint}: reference .pt files hold BERT encoders (BarcodeBERT, BarcodeMAE); "
+                            "this encoder loads only directories written by 'benchbarcode pretrain'")
+        from benchbarcode.encoders.reference_pt import load_reference_encoder
 
         return load_reference_encoder(checkpoint, device=device, pooling=pooling)
     return TransformerEncoder.from_directory(checkpoint, device=device, pooling=pooling)
@@ -144,13 +149,14 @@ def _tiny_parameters(objective: str):
     return count
 
 
-def _inhouse(name: str, objective: str, description: str) -> None:
+def _inhouse(name: str, objective: str, description: str, factory=load_pretrained) -> None:
     register_encoder(name, family="in-house transformer", objective=objective, pretrainable=True,
                      control={"encoder": "random", "options": {"like": name}},
-                     parameters=_tiny_parameters(objective), description=description)(load_pretrained)
+                     parameters=_tiny_parameters(objective), description=description)(factory)
 
 
 _inhouse("mae", "mae", "BarcodeMAE: BERT encoder sees only unmasked k-mers; a light BERT decoder "
                        "reconstructs the masked ones")
 _inhouse("mlm", "mlm", "BarcodeBERT: BERT masked-language model, 50 % of k-mers replaced by [MASK]")
-_inhouse("gpt", "causal", "causal GPT-2 on the same k-mer tokens, next-k-mer loss")
+_inhouse("gpt", "causal", "causal GPT-2 on the same k-mer tokens, next-k-mer loss",
+         functools.partial(load_pretrained, reference_files=False))

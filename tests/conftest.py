@@ -1,9 +1,20 @@
 from __future__ import annotations
 
 import gzip
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# No test may reach a model hub: every test runs offline, with Hugging Face caches of its own
+# (set before anything imports huggingface_hub / transformers, which read them at import).
+_HF_HOME = Path(tempfile.mkdtemp(prefix="benchbarcode-tests-hf-"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = str(_HF_HOME)
+os.environ["HF_MODULES_CACHE"] = str(_HF_HOME / "modules")
+os.environ.pop("HF_HUB_CACHE", None)
+os.environ.pop("TRANSFORMERS_CACHE", None)
 
 SHARED_BOLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bold_insects_coi5p.tsv.gz"
 

@@ -43,7 +43,7 @@ to the encoder if they have attention 1.
    positions are every valid non-``[UNK]`` token, hidden or visible: the
    decoder must also read each visible token's identity back from the
    encoder's output, which keeps the mean-pooled last layer from collapsing
-   onto position and length (docs/pretraining-budgets.md).
+   onto position and length (experiments/pretraining-budgets.md).
 
 ``forward`` returns ``{"loss", "n_predicted", "n_correct"}`` (mean loss with
 grad, 0 if nothing is hidden; detached int64 counts of predicted positions and

@@ -1,9 +1,9 @@
 """Architecture + pretraining-recipe presets of the in-house objectives.
 
 ``tiny`` is the CPU default (k=6, 2 layers x 128). Its budgets are measured against the ``random``
-control of the same architecture on the embedded ``sim`` data (docs/pretraining-budgets.md): the
-causal GPT first gets above it at about 1,000 steps (clearly for seed 0, a tie for seed 1), so that
-is its budget; MAE and MLM did not beat it at any budget measured (up to 4,000 steps), so they keep
+control of the same architecture on the embedded ``sim`` data (experiments/pretraining-budgets.md):
+the causal GPT first gets above it at about 1,000 steps (clearly for seed 0, a tie for seed 1), so
+that is its budget; MAE and MLM did not beat it at any budget measured (up to 4,000 steps), so they keep
 250 steps, the largest budget before the
 dip where pretraining starts to *lower* 1-NN accuracy (at 250 steps they are at the control's
 level). ``small`` is a larger CPU / single-GPU configuration. ``paper`` follows the published models: BarcodeMAE (k=6, encoder and

@@ -1,14 +1,19 @@
 #!/bin/bash
-# The budget-vs-accuracy grid of docs/pretraining-budgets.md, run in parallel on one GPU machine.
+# The budget-vs-accuracy grid of experiments/pretraining-budgets.md, run in parallel on one GPU
+# machine from the repository root: bash experiments/budget_grid_gpu.sh
 # Needs the BOLD file at .devdata/bold_insects_coi5p.tsv.gz (a git-ignored folder: copy it from
-# ../shared/data and carry it to the machine) and $OUT for the results; runs the package from a
-# copy under /tmp/pkg so that no install is needed there. Each job is cut at $LIMIT seconds.
+# ../shared/data and carry it to the machine) and $OUT for the results; runs the package and
+# experiments/ from a copy under /tmp/pkg (as python -m experiments.NAME from there) so that no
+# install is needed. Each job is cut at $LIMIT seconds.
 set -u
-mkdir -p /tmp/pkg /tmp/res && cp -r benchbarcode /tmp/pkg/ && cp -r encoders /tmp/pkg/benchbarcode/encoders && cp -r tasks /tmp/pkg/benchbarcode/tasks
+mkdir -p /tmp/pkg /tmp/res && cp -r benchbarcode /tmp/pkg/ && cp -r encoders /tmp/pkg/benchbarcode/encoders && cp -r tasks /tmp/pkg/benchbarcode/tasks \
+  && cp -r experiments /tmp/pkg/
 export PYTHONPATH=/tmp/pkg OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
-BOLD=.devdata/bold_insects_coi5p.tsv.gz
+BOLD=$PWD/.devdata/bold_insects_coi5p.tsv.gz
 LIMIT=${LIMIT:-290}
-run() { name=$1; shift; timeout $LIMIT python3 scripts/budget_curve.py "$@" --json /tmp/res/$name.json > /tmp/res/$name.log 2>&1; echo "done $name rc=$?"; }
+# from /tmp/pkg, so that `benchbarcode` is the copy (with encoders/ and tasks/ inside), not ./benchbarcode
+run() { name=$1; shift; (cd /tmp/pkg && timeout $LIMIT python3 -m experiments.budget_curve "$@" \
+          --json /tmp/res/$name.json > /tmp/res/$name.log 2>&1); echo "done $name rc=$?"; }
 S=250,1000,3000
 for data in sim bold; do
   src=sim; [ $data = bold ] && src=$BOLD
@@ -26,8 +31,7 @@ wait
 python3 - <<'PY' > $OUT/steptime.txt 2>&1
 import time, torch
 from benchbarcode.models.presets import get_preset
-from benchbarcode.pretrain import build_model
-from benchbarcode.models import sample_mask
+from benchbarcode.models import build_model, sample_mask
 from benchbarcode.tokenizers import KmerTokenizer
 import numpy as np
 rng = np.random.default_rng(0)
@@ -43,6 +47,6 @@ for obj, preset in [("mlm","paper"),("mae","paper"),("mae","paper-light")]:
         opt.zero_grad(); loss.backward(); opt.step()
     torch.cuda.synchronize(); print(obj, preset, "k=6 batch 256 bf16: s/step", round((time.perf_counter()-t)/20, 4), flush=True)
 PY
-python3 scripts/collect_rows.py /tmp/res $OUT/all_rows.json
+python3 -m experiments.collect_rows /tmp/res $OUT/all_rows.json
 cat $OUT/steptime.txt
 for f in /tmp/res/*.log; do echo "== $f"; grep -v "Warn\|shards\|Loading" $f | tail -4; done > $OUT/logs.txt

@@ -1,44 +1,46 @@
 """Why does a pretrained encoder's mean-pooled embedding lose genus information?
 
-For one encoder (a directory written by ``benchbarcode pretrain``, or ``random:OBJECTIVE`` for the
-random-init control of the ``tiny`` preset) this scores open-world 1-NN genus accuracy (keys =
-train, queries = test_unseen, cosine) from the embedding layer and from the last layer, pooled in
-several ways, and measures two nuisances of mean pooling:
+For one encoder (a directory written by ``benchbarcode pretrain``, or ``random:NAME`` for the
+random-init control of the ``tiny`` preset, seed 0, NAME an in-house encoder or its objective:
+``random:mae``, ``random:mlm``, ``random:gpt`` = ``random:causal``) this scores the package's
+``open-world`` task (1-NN genus, keys = train, queries = test_unseen, cosine) on the embedding
+layer and on the last layer, pooled in several ways, and measures two nuisances of mean pooling:
 
 * ``len_R2``: share of the variance of the pooled keys explained by a linear function of the
   sequence length (in tokens);
 * ``pos_var_frac``: share of the variance of the token states explained by the position alone
   (the per-position mean state);
 
-and three repairs: centring (subtract the keys' mean), position-centring (subtract the per-position
-mean state before pooling) and restricting keys and queries to full-length sequences.
+and three repairs: centring (the task's ``accuracy_centred``: subtract the keys' mean),
+position-centring (subtract the per-position mean state before pooling) and restricting keys and
+queries to full-length sequences. ``*_raw`` is the task's ``accuracy``.
 
-    python scripts/embedding_diagnostics.py /tmp/mae1000 random:mae --data sim
+    python -m experiments.embedding_diagnostics /tmp/mae1000 random:mae --data sim
+
+The token states come from the encoder's own transformers model and tokenizer (what pooling is
+diagnosed here); the 1-NN scores are the open-world task's, which before the move to
+experiments/ this script computed with its own numpy 1-NN (the same protocol; float rounding can
+change a near-tie).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from budget_curve import one_nn_accuracy, random_like  # noqa: E402
-
-from benchbarcode.data import load_barcodes  # noqa: E402
-from benchbarcode.encoders.inhouse import TransformerEncoder  # noqa: E402
-from benchbarcode.models.presets import get_preset  # noqa: E402
+from benchbarcode.data import load_barcodes
+from benchbarcode.run import label_frame
+from experiments.common import inhouse_name, load_run, open_world, random_control
 
 
 def load(source: str):
     if source.startswith("random:"):
-        objective = source.split(":", 1)[1]
-        return random_like(objective, get_preset(objective, "tiny"), 0, "cpu")
-    return TransformerEncoder.from_pretrained(source, name="diagnosed", family="in-house transformer")
+        return random_control(inhouse_name(source.split(":", 1)[1]), "tiny", {}, 0, "cpu")
+    return load_run(source, "cpu")
 
 
 def token_states(encoder, sequences) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +64,15 @@ def pooled(states, attn, per_position_mean=None):
     return (states * attn[..., None]).sum(1) / attn.sum(1, keepdims=True)
 
 
+def one_nn(keys, key_labels: pd.DataFrame, queries, query_labels: pd.DataFrame) -> dict:
+    """The open-world task's scores of these key and query vectors."""
+    return open_world({"train": keys, "test_unseen": queries},
+                      {"train": key_labels.reset_index(drop=True),
+                       "test_unseen": query_labels.reset_index(drop=True)})
+
+
 def diagnose(encoder, train, queries) -> dict:
-    kl, ql = train["genus"].astype(str).to_numpy(), queries["genus"].astype(str).to_numpy()
+    kl, ql = label_frame(train), label_frame(queries)
     Hk, Ak = token_states(encoder, train["sequence"])
     Hq, Aq = token_states(encoder, queries["sequence"])
     full_k, full_q = Ak.sum(1) == Ak.sum(1).max(), Aq.sum(1) == Ak.sum(1).max()
@@ -71,11 +80,12 @@ def diagnose(encoder, train, queries) -> dict:
     for layer, name in ((0, "embedding"), (1, "last")):
         k, q = pooled(Hk[layer], Ak), pooled(Hq[layer], Aq)
         mu = (Hk[layer] * Ak[..., None]).sum(0) / np.maximum(Ak.sum(0), 1)[:, None]
-        out[f"{name}_raw"] = one_nn_accuracy(k, kl, q, ql, False)
-        out[f"{name}_centred"] = one_nn_accuracy(k, kl, q, ql, True)
-        out[f"{name}_position_centred"] = one_nn_accuracy(pooled(Hk[layer], Ak, mu), kl,
-                                                          pooled(Hq[layer], Aq, mu), ql, False)
-        out[f"{name}_full_length_raw"] = one_nn_accuracy(k[full_k], kl[full_k], q[full_q], ql[full_q], False)
+        scores = one_nn(k, kl, q, ql)
+        out[f"{name}_raw"] = scores["accuracy"]
+        out[f"{name}_centred"] = scores["accuracy_centred"]
+        out[f"{name}_position_centred"] = one_nn(pooled(Hk[layer], Ak, mu), kl,
+                                                 pooled(Hq[layer], Aq, mu), ql)["accuracy"]
+        out[f"{name}_full_length_raw"] = one_nn(k[full_k], kl[full_k], q[full_q], ql[full_q])["accuracy"]
         length = Ak.sum(1)
         design = np.c_[length - length.mean(), np.ones_like(length)]
         X = k - k.mean(0)
@@ -90,12 +100,13 @@ def diagnose(encoder, train, queries) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("encoders", nargs="+", help="pretrained directories or random:mae|mlm|causal")
+    ap.add_argument("encoders", nargs="+", help="pretrained directories or random:mae|mlm|gpt|causal")
     ap.add_argument("--data", default="sim")
     args = ap.parse_args()
     ds = load_barcodes(args.data)
-    train = ds.split("train").dropna(subset=["genus"])
-    queries = ds.split("test_unseen").dropna(subset=["genus"])
+    # keys and queries with a genus only: the per-position means and len_R2 are taken over them
+    train = ds.split("train").dropna(subset=["genus"]).reset_index(drop=True)
+    queries = ds.split("test_unseen").dropna(subset=["genus"]).reset_index(drop=True)
     for source in args.encoders:
         print(json.dumps({"encoder": source, **diagnose(load(source), train, queries)}), flush=True)
 
