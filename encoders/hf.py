@@ -67,7 +67,7 @@ def _is_local(source: str) -> bool:
 def _how_to_get(source: str, revision: str | None) -> str:
     from huggingface_hub import constants
 
-    offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
+    offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else f" ({constants.ENDPOINT} does not resolve)"
     rev = f" --revision {revision}" if revision else ""
     return (f"hf model {source!r} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and "
             f"the hub cannot be reached{offline}: download it once where there is network "
@@ -75,7 +75,25 @@ def _how_to_get(source: str, revision: str | None) -> str:
             "with a preset)")
 
 
-def _file(source: str, name: str, revision: str | None, required: bool = True) -> Path | None:
+def _hub_reachable() -> bool:
+    """Whether the hub's host resolves. Without a network, each hub request is retried for about
+    30 s before it fails; asking the resolver first lets an uncached model fail at once and a
+    cached one load from the cache without waiting."""
+    import socket
+    import urllib.parse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        socket.getaddrinfo(urllib.parse.urlparse(constants.ENDPOINT).hostname, 443)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def _file(source: str, name: str, hub: dict, required: bool = True) -> Path | None:
     """Path of file ``name`` of ``source`` (a local directory, or a hub snapshot in the cache)."""
     if _is_local(source):
         path = Path(source).expanduser() / name
@@ -85,12 +103,12 @@ def _file(source: str, name: str, revision: str | None, required: bool = True) -
     from transformers.utils import cached_file
 
     try:
-        found = cached_file(source, name, revision=revision, _raise_exceptions_for_missing_entries=False,
+        found = cached_file(source, name, **hub, _raise_exceptions_for_missing_entries=False,
                             _raise_exceptions_for_connection_errors=False)
     except OSError as exc:  # an unknown repository or revision, a gated model
         raise UserError(f"hf model {source!r}: {str(exc).splitlines()[0]}") from None
     if found is None and required:
-        raise UserError(_how_to_get(source, revision))
+        raise UserError(_how_to_get(source, hub["revision"]))
     return Path(found) if found else None
 
 
@@ -126,19 +144,19 @@ def _hidden_modules(names: tuple[str, ...]):
 
 
 # ----------------------------------------------------------------------------- loading
-def _weights(source: str, revision: str | None) -> dict:
+def _weights(source: str, hub: dict) -> dict:
     """The checkpoint's state dict, read safely: safetensors, or torch.load(weights_only=True)."""
     import torch
     from safetensors.torch import load_file
 
     for name in WEIGHT_FILES:
-        path = _file(source, name, revision, required=False)
+        path = _file(source, name, hub, required=False)
         if path is None:
             continue
         files = [path]
         if name.endswith(".index.json"):
             shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
-            files = [_file(source, shard, revision) for shard in shards]
+            files = [_file(source, shard, hub) for shard in shards]
         state: dict = {}
         for f in files:
             if f.suffix == ".safetensors":
@@ -152,7 +170,7 @@ def _weights(source: str, revision: str | None) -> dict:
     raise UserError(f"hf model {source!r}: no weights ({', '.join(WEIGHT_FILES)})")
 
 
-def _eager(model_class, config, source: str, revision: str | None) -> tuple:
+def _eager(model_class, config, source: str, hub: dict) -> tuple:
     """Build the model on the CPU, then load the checkpoint's weights into it.
 
     Keys are matched as transformers does: a checkpoint of the model with a head (``bert.``
@@ -162,7 +180,7 @@ def _eager(model_class, config, source: str, revision: str | None) -> tuple:
 
     with torch.device("cpu"):
         model = model_class(config)
-    state = _weights(source, revision)
+    state = _weights(source, hub)
     prefix = getattr(model, "base_model_prefix", "") or ""
     own = set(model.state_dict())
     if prefix and not any(k.startswith(prefix + ".") for k in own):
@@ -207,7 +225,9 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
     local = _is_local(source)
     if local and revision:
         raise UserError(f"--revision {revision}: a local directory ({source}) has no revisions")
-    config_path = _file(source, "config.json", revision)
+    # every lookup is pinned to ``revision``; without a reachable hub, only the cache is read
+    hub = {"revision": revision, "local_files_only": not local and not _hub_reachable()}
+    config_path = _file(source, "config.json", hub)
     try:
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -227,30 +247,29 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
     hf_logging.disable_progress_bar()
     try:
         with _hidden_modules(hidden):
-            config = transformers.AutoConfig.from_pretrained(source, revision=revision,
-                                                             trust_remote_code=trust_remote_code)
+            config = transformers.AutoConfig.from_pretrained(source, **hub, trust_remote_code=trust_remote_code)
             if remote:
                 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-                model_class = get_class_from_dynamic_module(auto_map[key], source, revision=revision)
+                model_class = get_class_from_dynamic_module(auto_map[key], source, **hub)
             else:
                 model_class = getattr(transformers, key)._model_mapping[type(config)]
             loader["model_class"] = f"{model_class.__module__.split('.')[-1]}.{model_class.__name__}"
             if "eager-init" in fixes:
-                net, missing, unexpected = _eager(model_class, config, source, revision)
+                net, missing, unexpected = _eager(model_class, config, source, hub)
                 loader["init"] = "eager (declared fix)"
             else:
                 try:
-                    net, info = model_class.from_pretrained(source, config=config, revision=revision,
-                                                            dtype=torch_dtype, output_loading_info=True)
+                    net, info = model_class.from_pretrained(source, config=config, **hub, dtype=torch_dtype,
+                                                            output_loading_info=True)
                     missing, unexpected = list(info["missing_keys"]), list(info["unexpected_keys"])
                     loader["init"] = "transformers from_pretrained"
                 except (RuntimeError, NotImplementedError) as exc:
                     if "meta" not in str(exc):
                         raise
-                    net, missing, unexpected = _eager(model_class, config, source, revision)
+                    net, missing, unexpected = _eager(model_class, config, source, hub)
                     loader["init"] = f"eager (meta-device initialisation failed: {str(exc).splitlines()[0]})"
-            tokenizer = transformers.AutoTokenizer.from_pretrained(source, revision=revision,
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source, **hub,
                                                                    trust_remote_code=trust_remote_code)
     except UserError:
         raise
@@ -293,26 +312,27 @@ def _accepts(forward, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _field(output, name: str):
+    return output.get(name) if isinstance(output, dict) else getattr(output, name, None)
+
+
+#: where a model's forward output may keep the last hidden state, in the order they are tried
+_HIDDEN_AT = {
+    "last_hidden_state": lambda out: _field(out, "last_hidden_state"),
+    "hidden_states[-1]": lambda out: (list(_field(out, "hidden_states") or ()) or [None])[-1],
+    "output": lambda out: out,
+    "output[0]": lambda out: out[0] if isinstance(out, (tuple, list)) and out else None,
+}
+
+
 def _last_hidden(output, where: str | None = None):
-    """``(where, [B, T, D] tensor)``: the last hidden state in whatever a model's forward returned
-    (``last_hidden_state``, else ``hidden_states[-1]``, else a bare or first-of-tuple tensor), or
-    ``(None, None)``; ``where`` forces the place found by an earlier call."""
+    """``(where, [B, T, D] tensor)``: the last hidden state in a forward's output, or
+    ``(None, None)``; ``where`` (a key of :data:`_HIDDEN_AT`) repeats an earlier call's finding."""
     import torch
 
-    def field(name):
-        value = output.get(name) if isinstance(output, dict) else getattr(output, name, None)
-        if name == "hidden_states[-1]":
-            value = output.get("hidden_states") if isinstance(output, dict) else getattr(output, "hidden_states", None)
-            value = value[-1] if isinstance(value, (tuple, list)) and value else None
-        elif name == "output":
-            value = output if isinstance(output, torch.Tensor) else None
-        elif name == "output[0]":
-            value = output[0] if isinstance(output, (tuple, list)) and output else None
-        return value if isinstance(value, torch.Tensor) and value.ndim == 3 else None
-
-    for name in ([where] if where else ["last_hidden_state", "hidden_states[-1]", "output", "output[0]"]):
-        value = field(name)
-        if value is not None:
+    for name in [where] if where else _HIDDEN_AT:
+        value = _HIDDEN_AT[name](output)
+        if isinstance(value, torch.Tensor) and value.ndim == 3:
             return name, value
     return None, None
 

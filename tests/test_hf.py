@@ -268,7 +268,7 @@ def test_a_pickled_payload_in_pytorch_model_bin_is_refused_unexecuted(tmp_path, 
             return (Path.touch, (marker,))
 
     with open(evil / "pytorch_model.bin", "wb") as fh:
-        pickle.dump({"bert.word_embeddings.weight": Payload()}, fh)
+        pickle.dump({"bert.word_embeddings.weight": Payload()}, fh, protocol=2)
     with pytest.raises(UserError, match="not loadable as plain weights"):
         get_encoder("dnabert2").create(checkpoint=str(evil), trust_remote_code=True)
     assert not marker.exists()
@@ -329,3 +329,18 @@ def test_presets_listed_with_their_origin(capsys):
     assert main(["encoders", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["hf:MODEL"]["origin"] == "built-in" and rows["dnabert2"]["origin"].startswith("preset of hf:")
+
+
+def test_without_a_network_the_cache_is_read_at_once(tmp_path, models, monkeypatch):
+    """HF_HUB_OFFLINE unset but the hub unreachable: a cached model loads from the cache and an
+    uncached one fails at once with the how-to line (no 30 s of retried requests)."""
+    from huggingface_hub import constants
+
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    _hub_snapshot(models["bert"], "benchbarcode-tests/unreachable", commit)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.benchbarcode.invalid")
+    encoder = get_encoder("hf:benchbarcode-tests/unreachable").create()
+    assert encoder.meta.checkpoint["commit"] == commit and encoder.embed(SEQS[:1]).shape == (1, 32)
+    with pytest.raises(UserError, match=r"hub\.benchbarcode\.invalid does not resolve\): download it once"):
+        get_encoder("hf:benchbarcode-tests/not-cached").create()

@@ -12,17 +12,13 @@ real model's speed; a real DNABERT-2 is about 117M parameters.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import hf_models  # tests/, on the path by pytest's pythonpath setting
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: hf_models
-
-import hf_models  # noqa: E402
-
-from benchbarcode.data import load_barcodes  # noqa: E402
-from benchbarcode.registry import get_encoder  # noqa: E402
+from benchbarcode.data import load_barcodes
+from benchbarcode.registry import get_encoder
 
 N_SEQS = 256
 PRESETS = {"hf:DIR": "bert", "hyenadna": "gpt2", "nt": "esm", "dnabert2": "mosaic", "dnabert-s": "mosaic",
