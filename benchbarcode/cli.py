@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Pretrain an in-house encoder on the pretraining corpus of SOURCE "
                                    "(splits pretrain + other_heldout + train, never an evaluation "
                                    "split). Runs unchanged under torchrun (DDP).")
-    p.add_argument("--encoder", required=True, metavar="NAME", help=" or ".join(_pretrainable()))
+    p.add_argument("--encoder", required=True, metavar="NAME", help=f"one of: {', '.join(_pretrainable())}")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output directory (opens with transformers.AutoModel.from_pretrained)")
     p.add_argument("--preset", default="tiny", metavar="P",

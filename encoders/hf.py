@@ -190,6 +190,22 @@ def _eager(model_class, config, source: str, hub: dict) -> tuple:
     return model, list(missing), list(unexpected)
 
 
+def _instantiate(model_class, config, source: str, hub: dict, dtype, eager: bool) -> tuple:
+    """``(model, missing keys, unexpected keys, how it was initialised)``: transformers'
+    ``from_pretrained`` (config passed explicitly), or :func:`_eager` when declared or when the
+    model fails on the meta device."""
+    if eager:
+        return (*_eager(model_class, config, source, hub), "eager (declared fix)")
+    try:
+        net, info = model_class.from_pretrained(source, config=config, **hub, dtype=dtype, output_loading_info=True)
+    except (RuntimeError, NotImplementedError) as exc:
+        if "meta" not in str(exc):
+            raise
+        return (*_eager(model_class, config, source, hub),
+                f"eager (meta-device initialisation failed: {str(exc).splitlines()[0]})")
+    return net, list(info["missing_keys"]), list(info["unexpected_keys"]), "transformers from_pretrained"
+
+
 def _model_class_key(auto_map: dict, requested: str | None) -> str:
     if requested:
         if requested not in MODEL_CLASSES:
@@ -243,6 +259,7 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
     hidden = ("triton",) if "no-triton" in fixes else ()
     loader: dict = {"model_class": None, "auto_class": key, "remote_code": remote, "config": "passed explicitly",
                     "fixes": list(fixes), "long_sequences": long_sequences}
+    verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # what loading reports is recorded in ``loader`` instead
     hf_logging.disable_progress_bar()
     try:
@@ -255,20 +272,8 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
             else:
                 model_class = getattr(transformers, key)._model_mapping[type(config)]
             loader["model_class"] = f"{model_class.__module__.split('.')[-1]}.{model_class.__name__}"
-            if "eager-init" in fixes:
-                net, missing, unexpected = _eager(model_class, config, source, hub)
-                loader["init"] = "eager (declared fix)"
-            else:
-                try:
-                    net, info = model_class.from_pretrained(source, config=config, **hub, dtype=torch_dtype,
-                                                            output_loading_info=True)
-                    missing, unexpected = list(info["missing_keys"]), list(info["unexpected_keys"])
-                    loader["init"] = "transformers from_pretrained"
-                except (RuntimeError, NotImplementedError) as exc:
-                    if "meta" not in str(exc):
-                        raise
-                    net, missing, unexpected = _eager(model_class, config, source, hub)
-                    loader["init"] = f"eager (meta-device initialisation failed: {str(exc).splitlines()[0]})"
+            net, missing, unexpected, loader["init"] = _instantiate(model_class, config, source, hub,
+                                                                    torch_dtype, eager="eager-init" in fixes)
             tokenizer = transformers.AutoTokenizer.from_pretrained(source, **hub,
                                                                    trust_remote_code=trust_remote_code)
     except UserError:
@@ -280,6 +285,8 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
     except (ImportError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"hf model {source!r} does not load: {type(exc).__name__}: {first}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
     needed = sorted(k for k in missing if not k.startswith(_UNUSED_MISSING))
     if needed:
         raise UserError(f"hf model {source!r}: the checkpoint lacks {len(needed)} weight(s) the model "

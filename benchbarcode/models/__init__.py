@@ -16,37 +16,23 @@ per-sequence embeddings. ``objectives.build_model(objective, preset)`` builds a 
 module by objective name (``OBJECTIVES``).
 """
 
-from .causal import CausalForPretraining, gpt2_encoder_config
-from .mae import MAEForPretraining, light_decoder_sizes
-from .masking import maskable_positions, sample_mask
-from .mlm import (
-    LinearCEHead,
-    MLMForPretraining,
-    PredictionHead,
-    PretrainingModule,
-    bert_encoder_config,
-    linear_cross_entropy,
-)
-from .objectives import OBJECTIVES, build_model, objective_class
-from .pooling import encode, last_token, masked_mean
+import importlib
 
-__all__ = [
-    "OBJECTIVES",
-    "build_model",
-    "objective_class",
-    "CausalForPretraining",
-    "MAEForPretraining",
-    "MLMForPretraining",
-    "LinearCEHead",
-    "PredictionHead",
-    "PretrainingModule",
-    "bert_encoder_config",
-    "gpt2_encoder_config",
-    "light_decoder_sizes",
-    "linear_cross_entropy",
-    "maskable_positions",
-    "sample_mask",
-    "encode",
-    "last_token",
-    "masked_mean",
-]
+#: where each public name lives; imported on first use, so that ``benchbarcode.models.presets``
+#: (which the CLI reads to write its help) does not pull in torch and transformers
+_WHERE = {
+    "CausalForPretraining": "causal", "gpt2_encoder_config": "causal",
+    "MAEForPretraining": "mae", "light_decoder_sizes": "mae",
+    "maskable_positions": "masking", "sample_mask": "masking",
+    "LinearCEHead": "mlm", "MLMForPretraining": "mlm", "PredictionHead": "mlm", "PretrainingModule": "mlm",
+    "bert_encoder_config": "mlm", "linear_cross_entropy": "mlm",
+    "OBJECTIVES": "objectives", "build_model": "objectives", "objective_class": "objectives",
+    "encode": "pooling", "last_token": "pooling", "masked_mean": "pooling",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
