@@ -179,7 +179,7 @@ def _run_options(args, tasks=None):
         if value is not None:  # only when given: an encoder that does not take it then says so
             options[flag] = value
     return RunOptions(encoder=args.encoder, checkpoint=args.checkpoint,
-                      encoder_options=options, preset=args.preset,
+                      encoder_options=options, preset=args.preset, steps=args.steps,
                       tasks=tasks, results_dir=getattr(args, "results_dir", "results"),
                       device=args.device, seed=args.seed, batch_size=args.batch_size,
                       limit=getattr(args, "limit", None), overwrite=getattr(args, "overwrite", False),
@@ -192,9 +192,12 @@ def _fmt(value: float, std: float | None = None) -> str:
 
 
 def score_table(report) -> str:
-    """The end-of-run table: one row per task, main score first."""
+    """The end-of-run table: one row per task (canonical order), main score first."""
+    from benchbarcode.tasks import canonical_order
+
     rows = []
-    for o in report.outcomes:
+    order = canonical_order(o.task for o in report.outcomes)
+    for o in sorted(report.outcomes, key=lambda o: order.index(o.task)):
         if o.result is None:
             rows.append([o.task, "-", "-", f"skipped: {o.reason}", o.status])
             continue
@@ -207,16 +210,7 @@ def score_table(report) -> str:
                     tablefmt="github", maxcolwidths=[None, None, None, 60, 24])
 
 
-def cmd_run(args) -> int:
-    from benchbarcode.run import run_benchmark
-    from benchbarcode.tasks import summary_score
-
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    opts = _run_options(args, tasks)
-    report = run_benchmark(opts, _load(args))
-    if args.quiet:
-        return 0
-    meta = report.encoder
+def _budget_line(meta: dict) -> str:
     budget = meta.get("budget") or {}
     if budget.get("steps"):
         stated = ", ".join([f"{budget['steps']:,} steps"]
@@ -225,15 +219,92 @@ def cmd_run(args) -> int:
     else:
         stated = "none (not pretrained)" if budget else "not stated (third-party weights)"
     params = "unknown" if meta["parameters"] is None else f"{meta['parameters']:,}"
-    print(f"\nencoder {meta['name']} ({meta['family']}, {params} parameters, "
-          f"{meta['embedding_dim']}-d); pretraining budget: {stated}")
-    print(score_table(report))
-    done = {o.task: o.result for o in report.outcomes if o.result is not None}
-    if "closed-world" in done and "open-world" in done:
-        h = summary_score(done["closed-world"]["main_value"], done["open-world"]["main_value"])
-        print(f"\nsummary (harmonic mean of closed-world and open-world accuracy): {h:.4f}")
-    print(f"results: {report.directory}")
-    return 0 if done else 2
+    return (f"encoder {meta['name']} ({meta['family']}, {params} parameters, "
+            f"{meta['embedding_dim']}-d); pretraining budget: {stated}")
+
+
+def _main_values(report) -> dict:
+    """``{task: main value}`` of a run, with the summary score when both its tasks ran."""
+    from benchbarcode.tasks import SUMMARY, summary_of
+
+    values = {o.task: o.result["main_value"] for o in report.outcomes if o.result is not None}
+    summary = summary_of(values)
+    return values if summary is None else {**values, SUMMARY: summary}
+
+
+def seeds_table(runs) -> str:
+    """One row per task over seeds: the encoder's mean ± std (n), and with controls the control's
+    and the paired difference with its interval (:mod:`benchbarcode.stats`)."""
+    from benchbarcode.stats import excludes_zero, mean_std, paired_difference
+    from benchbarcode.tasks import canonical_order
+
+    by_role: dict[str, dict[int, dict]] = {}
+    for run in runs:
+        by_role.setdefault(run.role, {})[run.seed] = _main_values(run.report)
+    tasks = canonical_order(t for values in by_role["encoder"].values() for t in values)
+
+    def cell(role: str, task: str) -> str:
+        values = [v[task] for v in by_role.get(role, {}).values() if task in v]
+        if not values:
+            return "-"
+        mean, std = mean_std(values)
+        return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "") + f" (n={len(values)})"
+
+    rows = []
+    for task in tasks:
+        row = [task, cell("encoder", task)]
+        if "control" in by_role:
+            diff = paired_difference(*({s: v[task] for s, v in by_role[role].items() if task in v}
+                                       for role in ("encoder", "control")))
+            text = "-" if diff is None else f"{diff['mean']:+.4f}" + (
+                f" [{diff['low']:+.4f}, {diff['high']:+.4f}]{' *' if excludes_zero(diff) else ''}"
+                if diff["low"] is not None else " (one seed: no interval)")
+            row += [cell("control", task), text]
+        rows.append(row)
+    headers = ["task (main score)", "encoder, mean ± std over seeds"]
+    if "control" in by_role:
+        headers += ["control", "encoder - control [95 % t-interval, paired seeds]"]
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def cmd_run(args) -> int:
+    from benchbarcode.run import run_benchmark, run_seeds
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    if args.tasks is not None and not tasks:
+        raise UserError("--tasks: no task named (see: benchbarcode tasks)")
+    opts = _run_options(args, tasks)
+    seeds = _ints(args.seeds, "--seeds") if args.seeds else None
+    hint = f"leaderboard: benchbarcode leaderboard --results-dir {opts.results_dir}"
+    if seeds is None and not args.with_control:
+        report = run_benchmark(opts, _load(args))
+        if not args.quiet:
+            print("\n" + _budget_line(report.encoder))
+            print(score_table(report))
+            values = _main_values(report)
+            from benchbarcode.tasks import SUMMARY
+
+            if SUMMARY in values:
+                print(f"\nsummary (harmonic mean of closed-world and open-world accuracy): {values[SUMMARY]:.4f}")
+            print(f"results: {report.directory}\n{hint}")
+        return 0 if any(o.result is not None for o in report.outcomes) else 2
+    runs = run_seeds(opts, _load(args), seeds or [args.seed], with_control=args.with_control)
+    if not args.quiet:
+        for role in ("encoder", "control"):
+            first = next((r for r in runs if r.role == role), None)
+            if first is not None:
+                print(f"\n{role}: " + _budget_line(first.report.encoder))
+        print(f"\nseeds {', '.join(str(r.seed) for r in runs if r.role == 'encoder')}:")
+        print(seeds_table(runs))
+        print("\nresults:\n" + "\n".join(f"  {r.report.directory}" for r in runs) + f"\n{hint}")
+    return 0 if any(o.result is not None for r in runs for o in r.report.outcomes) else 2
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{flag} {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
 
 
 def cmd_embed(args) -> int:
@@ -279,6 +350,8 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
                         f"without it, {'/'.join(_pretrainable())} are pretrained once with --preset and cached")
     p.add_argument("--preset", default="tiny", metavar="P",
                    help=f"pretraining preset when no --checkpoint is given (default tiny; {_preset_names()})")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="pretrain for N steps instead of the preset's (an equal, stated budget)")
     p.add_argument("--encoder-option", action="append", metavar="KEY=VALUE",
                    help="passed to the encoder's factory, e.g. like=mlm (random) or k=4 (kmer); repeatable")
     p.add_argument("--revision", metavar="REV",
@@ -360,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "already written are kept (resume) unless --overwrite.")
     _add_encoder_options(p)
     p.add_argument("--tasks", metavar="A,B", help="comma-separated task names (default: all; see: benchbarcode tasks)")
+    p.add_argument("--seeds", metavar="S,S", help="run each of these seeds (each its own run directory) and "
+                                                  "print mean ± std over them")
+    p.add_argument("--with-control", action="store_true",
+                   help="also run the encoder's declared control (its random initialisation: same "
+                        "architecture, preset and seed) and print the paired difference")
     p.add_argument("--results-dir", default="results", metavar="DIR", help="default results/")
     p.add_argument("--limit", type=int, metavar="N", help="at most N random records per evaluation split")
     p.add_argument("--overwrite", action="store_true", help="recompute results that already exist")

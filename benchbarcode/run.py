@@ -8,6 +8,7 @@ exists, and a re-run skips the results already on disk (unless ``overwrite``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -41,6 +42,7 @@ class RunOptions:
     checkpoint: str | None = None
     encoder_options: dict = field(default_factory=dict)
     preset: str = "tiny"  # in-house encoders without a checkpoint are pretrained with this preset
+    steps: int | None = None  # ... for this many steps instead of the preset's (an equal, stated budget)
     tasks: list[str] | None = None  # None: every registered task
     results_dir: str = "results"
     device: str = "auto"
@@ -98,13 +100,19 @@ def caches(opts: RunOptions) -> Path:
     return Path(opts.cache_dir) if opts.cache_dir else cache_root()
 
 
-def pretrained_directory(entry: EncoderEntry, preset_name: str, seed: int, ds: BarcodeDataset,
-                         device: str, root: Path) -> Path:
-    """Where the cached pretraining of ``entry`` on ``ds`` lives, named by everything that sets
-    its weights."""
+def pretraining_recipe(entry: EncoderEntry, opts: RunOptions):
+    """The preset ``run`` pretrains ``entry`` with: ``opts.preset``, with ``opts.steps`` if given."""
     from benchbarcode.models.presets import get_preset
 
-    preset = get_preset(entry.meta.objective, preset_name)
+    if opts.steps is not None and opts.steps < 1:
+        raise UserError("--steps must be >= 1")
+    return get_preset(entry.meta.objective, opts.preset).with_overrides(steps=opts.steps)
+
+
+def pretrained_directory(entry: EncoderEntry, preset_name: str, preset, seed: int, ds: BarcodeDataset,
+                         device: str, root: Path) -> Path:
+    """Where the cached pretraining of ``entry`` on ``ds`` lives, named by everything that sets
+    its weights (``preset``: the recipe, possibly with overridden steps)."""
     identity = {"format": PRETRAINED_FORMAT, "encoder": entry.name, "objective": entry.meta.objective,
                 "preset": preset_name, "recipe": preset.to_dict(), "seed": seed,
                 "data": ds.content_hash(), "device_type": device.split(":")[0]}
@@ -127,15 +135,15 @@ def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Enc
     checkpoint = opts.checkpoint
     spent = 0.0
     if checkpoint is None and entry.meta.pretrainable:
-        from benchbarcode.models.presets import get_preset
         from benchbarcode.pretrain import pretrain
 
-        objective = entry.meta.objective
-        directory = pretrained_directory(entry, opts.preset, opts.seed, ds, device, caches(opts))
+        recipe = pretraining_recipe(entry, opts)
+        directory = pretrained_directory(entry, opts.preset, recipe, opts.seed, ds, device, caches(opts))
         if not checkpoints.is_complete(directory):
-            log.info("pretraining %s (%s preset) into %s", entry.name, opts.preset, directory)
+            log.info("pretraining %s (%s preset, %d steps) into %s", entry.name, opts.preset, recipe.steps,
+                     directory)
             started = time.perf_counter()
-            pretrain(objective, get_preset(objective, opts.preset), ds.pretraining_sequences(),
+            pretrain(entry.meta.objective, recipe, ds.pretraining_sequences(),
                      directory, seed=opts.seed, data_identity=ds.identity(), preset_name=opts.preset,
                      encoder_name=entry.name, resume=checkpoints.resumable_state(directory) is not None,
                      device=device, progress=opts.progress)
@@ -251,3 +259,44 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
     ordered = [outcomes[t.meta.name] for t in tasks]
     return RunReport(run_id, meta, directory, ordered,
                      {"pretrain": pretrain_s, "embed": sum(embed_s.values())})
+
+
+# ----------------------------------------------------------------------------- seeds and controls
+def control_of(meta: dict) -> tuple[str, dict] | None:
+    """The control an encoder declares (``EncoderMeta.control``) as ``(encoder name, options)``,
+    of the same pretraining preset when the encoder records one; None when it declares none."""
+    control = meta.get("control")
+    if not control:
+        return None
+    options = dict(control.get("options", {}))
+    preset = (meta.get("checkpoint") or {}).get("preset")
+    if preset is not None:
+        options.setdefault("preset", preset)
+    return control["encoder"], options
+
+
+@dataclass
+class SeededReport:
+    role: str  # "encoder" or "control"
+    seed: int
+    report: RunReport
+
+
+def run_seeds(opts: RunOptions, ds: BarcodeDataset, seeds: list[int], with_control: bool = False
+              ) -> list[SeededReport]:
+    """``run_benchmark`` for each seed (each its own run directory) and, with ``with_control``,
+    the encoder's declared control at the same seed (and pretraining preset)."""
+    seeds = list(dict.fromkeys(seeds))
+    if not seeds:
+        raise UserError("--seeds needs at least one seed")
+    if with_control and get_encoder(opts.encoder).meta.control is None:
+        raise UserError(f"encoder {opts.encoder!r} declares no control; run it without --with-control")
+    out = []
+    for seed in seeds:
+        report = run_benchmark(dataclasses.replace(opts, seed=seed), ds)
+        out.append(SeededReport("encoder", seed, report))
+        if with_control:
+            name, options = control_of(report.encoder)
+            control = dataclasses.replace(opts, encoder=name, encoder_options=options, checkpoint=None, seed=seed)
+            out.append(SeededReport("control", seed, run_benchmark(control, ds)))
+    return out
