@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
 from benchbarcode.fileio import atomic_path
 from benchbarcode.registry import EncoderMeta
 
-CACHE_FORMAT = 2  # 2: keyed by EncoderMeta.identity()
+CACHE_FORMAT = 3  # 2: keyed by EncoderMeta.identity(); 3: canonical.digest
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
 _LABEL_ARRAYS = ("processid", "genus", "species")
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ def cache_key_parts(meta: EncoderMeta, data_hash: str, split: str) -> dict:
 
 def cache_key(parts: dict) -> str:
     """SHA-256 hex digest of ``parts`` as canonical JSON."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return digest(parts)
 
 
 def _checksum(array: np.ndarray) -> str:

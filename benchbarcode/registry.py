@@ -28,7 +28,6 @@ import abc
 import dataclasses
 import difflib
 import importlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
@@ -37,6 +36,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import pandas as pd
 
+from benchbarcode.canonical import plain
 from benchbarcode.errors import UserError
 
 BUILT_IN = "built-in"
@@ -161,24 +161,13 @@ class EncoderMeta:
         weights wherever they lie)."""
         out = {k: v for k, v in self.to_dict().items() if k not in self.NOT_IDENTITY}
         out["checkpoint"] = {k: v for k, v in self.checkpoint.items() if k != "path"}
-        return jsonable(out, f"encoder {self.name!r} metadata")
+        return plain(out, f"encoder {self.name!r} metadata")
 
-
-def jsonable(value: Any, where: str) -> Any:
-    """``value`` as plain JSON types (numpy scalars, tuples and paths converted), else UserError."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if np.isfinite(value) else str(value)
-    if isinstance(value, np.generic):
-        return jsonable(value.item(), where)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v, where) for v in value]
-    raise UserError(f"{where}: a {type(value).__name__} cannot be part of an encoder's identity")
+    @classmethod
+    def from_dict(cls, record: dict) -> "EncoderMeta":
+        """The record of a result file (fields it lacks take their defaults; unknown ones are dropped)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
 
 
 class Encoder(abc.ABC):

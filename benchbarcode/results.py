@@ -15,9 +15,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from benchbarcode import __version__
+from benchbarcode.canonical import plain
 from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_text_atomic
 
@@ -60,21 +60,6 @@ def environment() -> dict:
     return {"versions": versions, "platform": platform.platform(), "cpu_count": os.cpu_count()}
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays, tuples and paths turned into JSON types."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
-
-
 def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_identity: dict, device: str,
                  dtype: str, batch_size: int, seeds: dict, outcome: dict, timings_s: dict,
                  cache: dict | None = None, command: list[str] | None = None) -> dict:
@@ -114,7 +99,7 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
     clash = sorted(set(extras) & set(result))
     if clash:
         raise ValueError(f"task {task_meta.get('name')!r}: outcome key {clash[0]!r} clashes with a result field")
-    result = _plain({**result, **extras})
+    result = plain({**result, **extras})
     validate_result(result, where=f"result of task {task_meta.get('name')!r}")
     return result
 
@@ -192,7 +177,7 @@ def validate_result(result: dict, where: str = "result") -> None:
 
 def write_result(path: str | os.PathLike, result: dict) -> None:
     """Validate ``result``, then write it to ``path`` atomically as JSON."""
-    result = _plain(result)
+    result = plain(result)
     validate_result(result, where=str(path))
     write_text_atomic(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
 

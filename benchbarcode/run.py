@@ -9,9 +9,7 @@ exists, and a re-run skips the results already on disk (unless ``overwrite``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchbarcode import checkpoints
+from benchbarcode.canonical import digest
 from benchbarcode.data.dataset import BarcodeDataset
 from benchbarcode.embed import EmbeddingCache, cache_key_parts, cache_root, embed_sequences
 from benchbarcode.errors import UserError
@@ -116,8 +115,7 @@ def pretrained_directory(entry: EncoderEntry, preset_name: str, preset, seed: in
     identity = {"format": PRETRAINED_FORMAT, "encoder": entry.name, "objective": entry.meta.objective,
                 "preset": preset_name, "recipe": preset.to_dict(), "seed": seed,
                 "data": ds.content_hash(), "device_type": device.split(":")[0]}
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    return root / "pretrained" / f"{entry.name}-{preset_name}-{digest}"
+    return root / "pretrained" / f"{entry.name}-{preset_name}-{digest(identity, 16)}"
 
 
 def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Encoder, float]:
@@ -167,8 +165,7 @@ def run_id_for(meta: EncoderMeta, ds: BarcodeDataset, opts: RunOptions) -> str:
     """A name for the run that is the same whenever the vectors and the task seeds are the same:
     the encoder's :meth:`~EncoderMeta.identity` (as in the embedding-cache key), data, seed, limit."""
     ident = {"encoder": meta.identity(), "data": ds.content_hash(), "seed": opts.seed, "limit": opts.limit}
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{safe_name(ds.name)}-seed{opts.seed}{f'-limit{opts.limit}' if opts.limit else ''}-{digest}"
+    return f"{safe_name(ds.name)}-seed{opts.seed}{f'-limit{opts.limit}' if opts.limit else ''}-{digest(ident, 12)}"
 
 
 # ----------------------------------------------------------------------------- data

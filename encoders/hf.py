@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import inspect
 import json
 import os
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchbarcode.canonical import directory_sha256
 from benchbarcode.errors import UserError
 from benchbarcode.registry import Encoder, register_encoder
 
@@ -115,18 +115,6 @@ def _file(source: str, name: str, hub: dict, required: bool = True) -> Path | No
 def _commit(config_path: Path) -> str | None:
     """The commit a hub snapshot path belongs to (``.../snapshots/<commit>/config.json``)."""
     return config_path.parent.name if config_path.parent.parent.name == "snapshots" else None
-
-
-def _directory_sha256(directory: Path) -> str:
-    """One hash over a local model directory's files (names and contents), hidden files excluded."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(directory).parts)):
-        h.update(str(path.relative_to(directory)).encode() + b"\0")
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 @contextlib.contextmanager
@@ -297,7 +285,7 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
     checkpoint_record = {"model": model, "revision": revision}
     if local:
         directory = Path(source).expanduser().resolve()
-        checkpoint_record |= {"path": str(directory), "sha256": _directory_sha256(directory)}
+        checkpoint_record |= {"path": str(directory), "sha256": directory_sha256(directory)}
     else:
         checkpoint_record["commit"] = _commit(config_path)
     net = net.to(device=device, dtype=torch_dtype).eval()

@@ -10,23 +10,15 @@ Nothing here imports the training loop, and torch is imported only when an encod
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
+from benchbarcode.canonical import file_sha256
 from benchbarcode.errors import UserError
 from benchbarcode.registry import Encoder, register_encoder
 from benchbarcode.runtime import limit_heap_fragmentation
 from benchbarcode.tokenizers import KmerTokenizer
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def architecture(config) -> dict:

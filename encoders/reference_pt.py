@@ -32,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-from benchbarcode.encoders.inhouse import TransformerEncoder, file_sha256
+from benchbarcode.canonical import file_sha256
+from benchbarcode.encoders.inhouse import TransformerEncoder
 from benchbarcode.errors import UserError
 from benchbarcode.tokenizers import KmerTokenizer
 
