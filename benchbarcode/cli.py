@@ -326,6 +326,42 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_leaderboard(args) -> int:
+    from pathlib import Path
+
+    from benchbarcode import leaderboard
+    from benchbarcode.fileio import atomic_path, write_text_atomic
+    from benchbarcode.results import scan_results
+
+    fmt = args.format or (leaderboard.SUFFIXES.get(Path(args.out).suffix.lower()) if args.out else None)
+    if args.out and fmt is None:
+        raise UserError(f"--out {args.out}: say --format ({', '.join(leaderboard.FORMATS)}) or use a "
+                        f"suffix of {', '.join(sorted(leaderboard.SUFFIXES))}")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg"):
+        raise UserError(f"--plot {args.plot}: expected a .png or .svg file name")
+    notes = None
+    if args.notes:
+        try:
+            notes = Path(args.notes).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--notes {args.notes}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    results, problems = scan_results(args.results_dir, skip_invalid=args.skip_invalid)
+    for problem in problems:
+        print(f"benchbarcode: skipped {problem}", file=sys.stderr)
+    if not results:
+        raise UserError(f"{args.results_dir}: no valid result files (expected DIR/<encoder>/<run-id>/<task>.json)")
+    tables = leaderboard.build(results, data=args.data)
+    text = leaderboard.render(tables, fmt or "markdown", notes)
+    if args.plot:
+        with atomic_path(args.plot) as tmp:
+            leaderboard.plot(tables, tmp, Path(args.plot).suffix.lower()[1:])
+    if args.out:
+        write_text_atomic(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_tasks(args) -> int:
     from benchbarcode.registry import list_tasks
 
@@ -452,6 +488,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE.npz")
     _add_data_options(p)
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("leaderboard", help="compare stored results: one table per comparable group",
+                       description="Build the leaderboard from result files only (nothing is re-run): one row "
+                                   "per encoder and data set, seeds aggregated (mean ± std, n), learned "
+                                   "encoders paired with their random control; rows share a table only "
+                                   "with the same data and task versions.")
+    p.add_argument("--results-dir", default="results", metavar="DIR", help="default results/")
+    p.add_argument("--format", choices=["markdown", "csv", "html", "json"],
+                   help="default: from --out's suffix, else markdown")
+    p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of standard output")
+    p.add_argument("--plot", metavar="FILE.png|FILE.svg",
+                   help="also draw the summary score against pretraining FLOPs")
+    p.add_argument("--data", metavar="NAME-OR-HASH", help="only the tables of this data set (name or hash prefix)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="leave out result files that fail validation (listed on stderr) instead of stopping")
+    p.add_argument("--notes", metavar="FILE", help="markdown appended under the tables (markdown and html)")
+    p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("tasks", help="list the frozen-feature tasks")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -188,6 +188,20 @@ class Encoder(abc.ABC):
         """Embed ``sequences`` (cleaned, uppercase) into a float32 array ``[N, D]``."""
 
 
+def control_of(meta: dict) -> tuple[str, dict] | None:
+    """The control an encoder declares (``EncoderMeta.control``, from its record in a result or
+    ``meta.to_dict()``) as ``(encoder name, options)``, of the same pretraining preset when the
+    encoder records one; None when it declares none."""
+    control = meta.get("control")
+    if not control:
+        return None
+    options = dict(control.get("options", {}))
+    preset = (meta.get("checkpoint") or {}).get("preset")
+    if preset is not None:
+        options.setdefault("preset", preset)
+    return control["encoder"], options
+
+
 #: options the pipeline passes that are not part of an encoder's identity (the device does not
 #: change the vectors; a checkpoint is identified by its hash in ``meta.checkpoint``)
 PIPELINE_OPTIONS = ("device", "checkpoint")

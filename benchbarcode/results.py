@@ -196,10 +196,24 @@ def read_result(path: str | os.PathLike) -> dict:
     return result
 
 
-def load_results(directory: str | os.PathLike) -> list[dict]:
-    """Every result ``DIR/<encoder>/<run-id>/<task>.json``, validated, in path order."""
+def scan_results(directory: str | os.PathLike, skip_invalid: bool = False) -> tuple[list[dict], list[str]]:
+    """``(results, problems)``: every result ``DIR/<encoder>/<run-id>/<task>.json``, validated, in
+    path order. A file that fails validation is a UserError naming it, or with ``skip_invalid``
+    left out and described in one line of ``problems``."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such results directory")
-    paths = sorted(p for p in directory.glob("*/*/*.json") if not p.name.startswith("."))
-    return [read_result(p) for p in paths]
+    results, problems = [], []
+    for path in sorted(p for p in directory.glob("*/*/*.json") if not p.name.startswith(".")):
+        try:
+            results.append(read_result(path))
+        except UserError as exc:
+            if not skip_invalid:
+                raise
+            problems.append(str(exc))
+    return results, problems
+
+
+def load_results(directory: str | os.PathLike) -> list[dict]:
+    """Every result under ``directory``, validated (the first invalid file is a UserError)."""
+    return scan_results(directory)[0]

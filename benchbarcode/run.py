@@ -23,7 +23,8 @@ from benchbarcode.canonical import digest
 from benchbarcode.data.dataset import BarcodeDataset
 from benchbarcode.embed import EmbeddingCache, cache_key_parts, cache_root, embed_sequences
 from benchbarcode.errors import UserError
-from benchbarcode.registry import Encoder, EncoderEntry, EncoderMeta, Task, get_encoder, get_task, list_tasks
+from benchbarcode.registry import (Encoder, EncoderEntry, EncoderMeta, Task, control_of, get_encoder, get_task,
+                                   list_tasks)
 from benchbarcode.results import build_result, read_result, write_result
 from benchbarcode.runtime import resolve_device
 
@@ -259,19 +260,6 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
 
 
 # ----------------------------------------------------------------------------- seeds and controls
-def control_of(meta: dict) -> tuple[str, dict] | None:
-    """The control an encoder declares (``EncoderMeta.control``) as ``(encoder name, options)``,
-    of the same pretraining preset when the encoder records one; None when it declares none."""
-    control = meta.get("control")
-    if not control:
-        return None
-    options = dict(control.get("options", {}))
-    preset = (meta.get("checkpoint") or {}).get("preset")
-    if preset is not None:
-        options.setdefault("preset", preset)
-    return control["encoder"], options
-
-
 @dataclass
 class SeededReport:
     role: str  # "encoder" or "control"

@@ -187,3 +187,29 @@ def test_cli_tasks_json_lists_every_task(capsys):
     assert main(["tasks", "--json"]) == 0
     names = {t["name"] for t in json.loads(capsys.readouterr().out)}
     assert {"closed-world", "open-world", "unseen-species", "clustering", "bin-reconstruction"} <= names
+
+
+def test_seeds_with_control_print_the_paired_difference(tmp_path, monkeypatch, capsys):
+    """`run --seeds 0,1 --with-control`: each seed and its control (the declared random
+    initialisation, same preset and seed) are runs of their own; the table pairs them."""
+    fast = {o: {**presets.PRESETS[o], "unit": presets.get_preset(o, "tiny").with_overrides(
+        steps=2, layers=1, hidden=32, heads=2, intermediate=64, batch_size=8, warmup_steps=1)}
+        for o in presets.PRESETS}
+    monkeypatch.setattr(presets, "PRESETS", fast)
+    results = tmp_path / "results"
+    assert main(["run", "--encoder", "gpt", "--preset", "unit", "--seeds", "0,1", "--with-control",
+                 "--data", DATA, "--tasks", "open-world,closed-world", "--results-dir", str(results),
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "encoder - control [95 % t-interval, paired seeds]" in out
+    assert f"benchbarcode leaderboard --results-dir {results}" in out
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    assert [line.split("|")[1].strip() for line in lines[1:]] == ["closed-world", "open-world", "harmonic mean"]
+    controls = [read_result(p) for p in sorted(results.glob("random/*/open-world.json"))]
+    assert [c["seeds"]["run"] for c in controls] == [0, 1]
+    assert all(c["encoder"]["options"] == {"like": "gpt", "preset": "unit", "seed": c["seeds"]["run"]}
+               and c["encoder"]["hidden_size"] == 32 for c in controls)  # the GPT-2 of the same shape
+    learned = sorted(results.glob("gpt/*/open-world.json"))
+    assert len(learned) == 2 and read_result(learned[0])["encoder"]["budget"]["steps"] == 2
+    assert main(["run", "--encoder", "kmer", "--with-control", "--data", DATA, "--results-dir", str(results)]) == 2
+    assert "declares no control" in capsys.readouterr().err

@@ -1,0 +1,445 @@
+"""The leaderboard: stored result files -> one comparison table per comparable group.
+
+Built only from result files (nothing is re-run). A **row** is one encoder identity on one data
+set (:func:`row_key`: the encoder's identity without what only the seed changes — the seed, and
+the weights' hash of an encoder pretrained or initialised from that seed — plus its pretraining
+steps); its runs with different seeds are aggregated (mean, sample std, n; :mod:`benchbarcode.stats`).
+Rows share a **table** only when they are comparable: the same data content hash and, for every
+task both have, the same task version and protocol. A learned encoder whose declared control
+(:func:`benchbarcode.registry.control_of`) has a row in the same table gets the paired difference of
+the summary score over the seeds both have.
+
+Rendering (markdown via tabulate, CSV via pandas, a self-contained HTML page, JSON with full
+precision, a matplotlib figure) reads the same :class:`Table` objects; every float shown is
+rounded once, by :func:`number`. The output depends only on the results' contents: rows, tables and
+seeds are ordered by content, and a (row, seed, task) held by more than one file is taken from the
+newest result (by its date, then run id).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+from dataclasses import dataclass, field
+
+from benchbarcode.canonical import digest
+from benchbarcode.errors import UserError
+from benchbarcode.registry import EncoderMeta, control_of
+from benchbarcode.stats import INTERVAL, excludes_zero, mean_std, paired_difference
+
+FORMATS = ("markdown", "csv", "html", "json")
+SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html", ".htm": "html",
+            ".json": "json"}
+DIGITS = 4
+VS_CONTROL = "vs control"
+
+
+def number(value: float | None, digits: int = DIGITS, sign: bool = False) -> str:
+    """The one place a float is rounded for display; None is ``-`` (never 0)."""
+    if value is None:
+        return "-"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+# ----------------------------------------------------------------------------- the model
+@dataclass
+class Metric:
+    """One column's values over seeds."""
+
+    values: dict[int, float]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return mean_std(list(self.values.values()))[0]
+
+    @property
+    def std(self) -> float | None:
+        return mean_std(list(self.values.values()))[1]
+
+
+@dataclass
+class Row:
+    key: str
+    meta: dict  # the encoder record of one of its results (the lowest seed)
+    metrics: dict[str, Metric] = field(default_factory=dict)  # column -> values by seed
+    flops: dict[int, float] = field(default_factory=dict)  # pretraining FLOPs by seed
+    missing: list[str] = field(default_factory=list)  # the table's tasks this row lacks
+    control: str | None = None  # the control row's encoder label
+    vs_control: dict | None = None  # paired difference of the summary against it
+    rank: int | None = None
+
+    @property
+    def label(self) -> str:
+        options = {k: v for k, v in (self.meta.get("options") or {}).items() if k != "seed"}
+        return self.meta["name"] + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+                                    if options else "")
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for m in self.metrics.values() for s in m.values})
+
+    @property
+    def budget(self) -> dict:
+        return self.meta.get("budget") or {}
+
+
+@dataclass
+class Table:
+    data: dict  # the data identity of its results
+    tasks: dict[str, dict]  # task -> {"version", "main_score", "protocol"}
+    columns: list[str]  # metric columns in canonical order (tasks and the summary)
+    rows: list[Row]
+    commands: list[str]
+    versions: list[str]
+
+    @property
+    def title(self) -> str:
+        return f"{self.data['name']} (content {self.data['content_hash'][:12]})"
+
+
+def row_key(meta: dict, data_hash: str) -> str:
+    """What makes results one row: the encoder's identity without what only the seed changes,
+    the pretraining steps, and the data."""
+    ident = EncoderMeta.from_dict(meta).identity()
+    options = {k: v for k, v in ident["options"].items() if k != "seed"}
+    checkpoint = dict(ident["checkpoint"])
+    if "seed" in checkpoint:  # weights made from the seed: their hash changes with it
+        checkpoint.pop("seed")
+        checkpoint.pop("sha256", None)
+    budget = meta.get("budget") or {}
+    return digest({**ident, "options": options, "checkpoint": checkpoint, "data": data_hash,
+                   "steps": budget.get("steps"), "batch_size": budget.get("batch_size")}, 16)
+
+
+def _variant(result: dict) -> tuple:
+    task = result["task"]
+    return str(task["version"]), digest(task.get("protocol", {}), 16)
+
+
+def build(results: list[dict], data: str | None = None) -> list[Table]:
+    """The tables of ``results`` (validated result dicts), optionally only those of data set
+    ``data`` (its name or a prefix of its content hash)."""
+    from benchbarcode.tasks import SUMMARY, canonical_order, summary_of
+
+    if data is not None:
+        kept = [r for r in results if r["data"]["name"] == data or r["data"]["content_hash"].startswith(data)]
+        if not kept:
+            names = sorted({f"{r['data']['name']} ({r['data']['content_hash'][:12]})" for r in results})
+            raise UserError(f"--data {data}: no results for it (have: {', '.join(names) or 'none'})")
+        results = kept
+    # (data, row, seed, task) -> the newest result
+    chosen: dict[tuple, dict] = {}
+    for r in results:
+        slot = (r["data"]["content_hash"], row_key(r["encoder"], r["data"]["content_hash"]),
+                r["seeds"]["run"], r["task"]["name"])
+        if slot not in chosen or (r["date"], r["run_id"]) > (chosen[slot]["date"], chosen[slot]["run_id"]):
+            chosen[slot] = r
+    by_row: dict[tuple, dict] = {}
+    for (data_hash, key, seed, task), r in sorted(chosen.items(), key=lambda kv: kv[0]):
+        by_row.setdefault((data_hash, key), {})[(seed, task)] = r
+
+    tables: list[tuple[dict, dict, list]] = []  # (data identity, task variants, [(key, cells)])
+    for (data_hash, key), cells in sorted(by_row.items()):
+        variants = {task: _variant(r) for (_, task), r in cells.items()}
+        for table in tables:
+            same_data = table[0]["content_hash"] == data_hash
+            if same_data and all(table[1].get(t, v) == v for t, v in variants.items()):
+                table[1].update(variants)
+                table[2].append((key, cells))
+                break
+        else:
+            first = next(iter(cells.values()))
+            tables.append((first["data"], dict(variants), [(key, cells)]))
+
+    out = []
+    for data_identity, _, members in tables:
+        tasks: dict[str, dict] = {}
+        rows, commands, versions = [], set(), set()
+        for key, cells in members:
+            first_seed = min(seed for seed, _ in cells)
+            row = Row(key, next(r for (s, _), r in sorted(cells.items()) if s == first_seed)["encoder"])
+            by_seed: dict[int, dict[str, float]] = {}
+            for (seed, task), r in sorted(cells.items()):
+                tasks.setdefault(task, {"version": str(r["task"]["version"]), "main_score": r["main_score"],
+                                        "protocol": r["task"].get("protocol", {})})
+                by_seed.setdefault(seed, {})[task] = float(r["main_value"])
+                flops = (r["encoder"].get("budget") or {}).get("flops")
+                if flops:
+                    row.flops[seed] = float(flops)
+                commands.add(" ".join(r["command"]))
+                versions.add(r["benchbarcode_version"])
+            for seed, values in by_seed.items():
+                summary = summary_of(values)
+                for name, value in ({**values, SUMMARY: summary} if summary is not None else values).items():
+                    row.metrics.setdefault(name, Metric({})).values[seed] = value
+            rows.append(row)
+        columns = canonical_order([*tasks, *(SUMMARY for r in rows if SUMMARY in r.metrics)])
+        for row in rows:
+            row.missing = [t for t in canonical_order(tasks) if t not in row.metrics]
+        _pair_controls(rows)
+        _rank(rows)
+        out.append(Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
+                         sorted(c for c in commands if c), sorted(versions)))
+    return sorted(out, key=lambda t: (t.data["name"], t.data["content_hash"],
+                                      tuple((name, task["version"]) for name, task in t.tasks.items())))
+
+
+def _matches(row: Row, name: str, options: dict) -> bool:
+    meta = row.meta
+    if meta["name"] != name:
+        return False
+    own, checkpoint = meta.get("options") or {}, meta.get("checkpoint") or {}
+    return all((own[k] if k in own else checkpoint.get(k)) == v for k, v in options.items())
+
+
+def _pair_controls(rows: list[Row]) -> None:
+    from benchbarcode.tasks import SUMMARY
+
+    for row in rows:
+        spec = control_of(row.meta)
+        if spec is None:
+            continue
+        candidates = sorted((r for r in rows if r is not row and _matches(r, *spec)), key=lambda r: r.key)
+        if not candidates:
+            continue
+        control = candidates[0]
+        row.control = control.label
+        if SUMMARY in row.metrics and SUMMARY in control.metrics:
+            row.vs_control = paired_difference(row.metrics[SUMMARY].values, control.metrics[SUMMARY].values)
+
+
+def _rank(rows: list[Row]) -> None:
+    """Rank by the summary's mean (rows without one last, unranked); ties share no rank order
+    beyond the label, which keeps the order deterministic."""
+    from benchbarcode.tasks import SUMMARY
+
+    rows.sort(key=lambda r: (SUMMARY not in r.metrics, -(r.metrics[SUMMARY].mean if SUMMARY in r.metrics else 0),
+                             r.label, r.key))
+    for i, row in enumerate(rows):
+        row.rank = i + 1 if SUMMARY in row.metrics else None
+
+
+# ----------------------------------------------------------------------------- cells
+def _flops(row: Row) -> float | None:
+    return sum(row.flops.values()) / len(row.flops) if row.flops else None
+
+
+def _budget_cell(row: Row) -> str:
+    budget = row.budget
+    if not budget.get("steps"):
+        return "-" if budget.get("steps") == 0 else "not stated"
+    sequences = f"{budget['sequences']:,} seq" if budget.get("sequences") else f"{budget['steps']:,} steps"
+    flops = _flops(row)
+    return sequences + (f", {flops:.2e} FLOPs" if flops else "")
+
+
+def _metric_cell(row: Row, column: str) -> str:
+    metric = row.metrics.get(column)
+    if metric is None:
+        return "-"
+    n_row = len(row.seeds)
+    return (number(metric.mean) + (f" ± {number(metric.std)}" if metric.std is not None else "")
+            + (f" (n={metric.n})" if metric.n != n_row else ""))
+
+
+def _control_cell(row: Row) -> str:
+    diff = row.vs_control
+    if diff is None:
+        return "-"
+    text = number(diff["mean"], sign=True)
+    if diff["low"] is None:
+        return text + " (1 seed)"
+    return f"{text} [{number(diff['low'], sign=True)}, {number(diff['high'], sign=True)}]" + (
+        " *" if excludes_zero(diff) else "")
+
+
+def _headers(table: Table) -> list[str]:
+    from benchbarcode.tasks import SUMMARY
+
+    names = [f"{c} ({table.tasks[c]['main_score']})" if c in table.tasks else f"{SUMMARY} (rank key)"
+             for c in table.columns]
+    return ["rank", "encoder", "objective", "parameters", "pretraining", "seeds", *names,
+            f"{SUMMARY} {VS_CONTROL}"]
+
+
+def _cells(table: Table, row: Row) -> list[str]:
+    label = row.label + (f" (incomplete: no {', '.join(row.missing)})" if row.missing else "")
+    params = row.meta.get("parameters")
+    return ["-" if row.rank is None else str(row.rank), label, row.meta.get("objective", "-"),
+            "-" if params is None else f"{params:,}", _budget_cell(row), str(len(row.seeds)),
+            *(_metric_cell(row, c) for c in table.columns), _control_cell(row)]
+
+
+# ----------------------------------------------------------------------------- renderers
+def _about(table: Table) -> list[str]:
+    """The lines that head a table: data, split sizes, task versions, how to reproduce."""
+    d = table.data
+    sizes = ", ".join(f"{k} {v:,}" for k, v in sorted(d["split_sizes"].items()))
+    seed = f", split seed {d['split_seed']}" if d.get("split_origin") == "derived" else ""
+    return [f"data: {d['name']}, content hash {d['content_hash'][:12]}, {d['records']:,} records, "
+            f"{d.get('split_origin', '?')} splits{seed}: {sizes}",
+            "tasks: " + ", ".join(f"{t} v{v['version']}" for t, v in table.tasks.items()),
+            f"benchbarcode {', '.join(table.versions)}"]
+
+
+LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=k)` where a task has "
+          f"fewer). Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: the "
+          f"encoder minus its declared random-initialisation control (same architecture and seeds), "
+          f"mean and {INTERVAL}; `*`: the interval excludes 0. `-`: not measured.")
+
+
+def to_markdown(tables: list[Table], notes: str | None = None) -> str:
+    from tabulate import tabulate
+
+    parts = ["# benchbarcode leaderboard", "",
+             "Generated by `benchbarcode leaderboard` from the result files; do not edit by hand.", ""]
+    for table in tables:
+        parts += [f"## {table.title}", "", *(f"- {line}" for line in _about(table)), ""]
+        parts += [tabulate([_cells(table, r) for r in table.rows], headers=_headers(table),
+                           tablefmt="github", disable_numparse=True), ""]
+        parts += ["Reproduce:", "", "```bash", *table.commands,
+                  f"benchbarcode leaderboard --results-dir RESULTS_DIR --data {table.data['content_hash'][:12]}",
+                  "```", ""]
+    parts += [LEGEND, ""]
+    if notes:
+        parts += [notes.rstrip("\n"), ""]
+    return "\n".join(parts)
+
+
+def _records(tables: list[Table]) -> list[dict]:
+    """One flat record per row, full precision (CSV and JSON)."""
+    out = []
+    for table in tables:
+        for row in table.rows:
+            record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": row.rank,
+                      "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
+                      "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
+                      "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
+                      "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing)}
+            for column in table.columns:
+                metric = row.metrics.get(column)
+                record[f"{column} mean"] = metric.mean if metric else None
+                record[f"{column} std"] = metric.std if metric else None
+                record[f"{column} n"] = metric.n if metric else None
+            diff = row.vs_control or {}
+            record |= {"control": row.control, f"{VS_CONTROL} mean": diff.get("mean"),
+                       f"{VS_CONTROL} low": diff.get("low"), f"{VS_CONTROL} high": diff.get("high"),
+                       f"{VS_CONTROL} n": diff.get("n")}
+            out.append(record)
+    return out
+
+
+def to_csv(tables: list[Table]) -> str:
+    import pandas as pd
+
+    frame = pd.DataFrame(_records(tables))
+    counts = [c for c in frame.columns if c in ("rank", "parameters", "pretraining_steps", "pretraining_sequences")
+              or c.endswith(" n")]
+    frame[counts] = frame[counts].astype("Int64")  # counts stay integers where a cell is empty
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def to_json(tables: list[Table]) -> str:
+    doc = {"tables": [{"data": t.data, "tasks": t.tasks, "commands": t.commands, "versions": t.versions,
+                       "rows": [{**rec, "values": {c: {str(s): v for s, v in sorted(r.metrics[c].values.items())}
+                                                   for c in t.columns if c in r.metrics}}
+                                for rec, r in zip(_records([t]), t.rows)]}
+                      for t in tables], "legend": LEGEND}
+    return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n"
+
+
+def to_html(tables: list[Table], notes: str | None = None) -> str:
+    """One self-contained page: inline CSS, no script, no external asset."""
+    from tabulate import tabulate
+
+    body = []
+    for table in tables:
+        body.append(f"<h2>{html.escape(table.title)}</h2><ul>"
+                    + "".join(f"<li>{html.escape(line)}</li>" for line in _about(table)) + "</ul>")
+        body.append(tabulate([_cells(table, r) for r in table.rows], headers=_headers(table), tablefmt="html",
+                             disable_numparse=True))
+        body.append("<p>Reproduce:</p><pre>" + html.escape("\n".join(table.commands)) + "</pre>")
+    body.append(f"<p>{html.escape(LEGEND)}</p>")
+    if notes:
+        body.append("<pre class=notes>" + html.escape(notes) + "</pre>")
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+             "table{border-collapse:collapse;font-size:90%}th,td{border:1px solid #bbb;padding:4px 8px;"
+             "text-align:right}td:nth-child(2),th:nth-child(2){text-align:left}th{background:#eee}"
+             "tr:nth-child(even){background:#f7f7f7}pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}")
+    return ("<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>benchbarcode leaderboard</title>"
+            f"<style>{style}</style></head><body><h1>benchbarcode leaderboard</h1>\n" + "\n".join(body)
+            + "\n</body></html>\n")
+
+
+def render(tables: list[Table], fmt: str, notes: str | None = None) -> str:
+    if fmt == "markdown":
+        return to_markdown(tables, notes)
+    if fmt == "html":
+        return to_html(tables, notes)
+    if fmt == "csv":
+        return to_csv(tables)
+    if fmt == "json":
+        return to_json(tables)
+    raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+
+
+# ----------------------------------------------------------------------------- the figure
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats (less or equal x, greater or equal y, one strictly)."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        if not any((x2 <= x and y2 >= y) and (x2 < x or y2 > y) for j, (x2, y2) in enumerate(points) if j != i):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i])
+
+
+def plot(tables: list[Table], path, fmt: str = "png") -> None:
+    """The summary score (mean ± std over seeds) against pretraining FLOPs, one panel per table;
+    encoders without pretraining stand at the left edge, labelled; the Pareto front is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchbarcode.tasks import SUMMARY
+
+    plt.rcParams["svg.hashsalt"] = "benchbarcode"  # stable ids: the same results, the same file
+    drawn = [t for t in tables if any(SUMMARY in r.metrics for r in t.rows)]
+    if not drawn:
+        raise UserError("--plot: no row has both closed-world and open-world results to draw")
+    fig, axes = plt.subplots(1, len(drawn), figsize=(7.5 * len(drawn), 5.5), squeeze=False)
+    for ax, table in zip(axes[0], drawn):
+        rows = [r for r in table.rows if SUMMARY in r.metrics]
+        trained = [_flops(r) for r in rows if _flops(r)]
+        edge = 10 ** math.floor(math.log10(min(trained)) - 1) if trained else 1.0
+        xs = [_flops(r) or edge for r in rows]
+        ys = [r.metrics[SUMMARY].mean for r in rows]
+        errs = [r.metrics[SUMMARY].std or 0.0 for r in rows]
+        ax.errorbar(xs, ys, yerr=errs, fmt="o", color="#1f5fa8", ecolor="#8aa9cf", capsize=3)
+        for x, y, row in zip(xs, ys, rows):
+            text = row.label + ("" if _flops(row) else " (no pretraining)")
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        front = pareto(list(zip(xs, ys)))
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "--o", color="#c0392b", lw=1, ms=13,
+                mfc="none", label="Pareto front (no other encoder has less compute and a higher score)")
+        ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost points
+        ax.axvline(edge * 3, color="#ccc", lw=0.8)
+        ax.set_xlabel("pretraining compute (FLOPs, log scale; left of the line: none)")
+        ax.set_ylabel("harmonic mean of closed- and open-world accuracy\n(mean ± std over seeds)")
+        ax.set_title(table.title, fontsize=10)
+        ax.legend(loc="lower right", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("benchbarcode leaderboard: accuracy against pretraining compute")
+    fig.tight_layout()
+    metadata = {"Software": None} if fmt == "png" else {"Date": None}  # no version or date: reproducible bytes
+    fig.savefig(path, format=fmt, dpi=120, metadata=metadata)
+    plt.close(fig)
