@@ -339,12 +339,14 @@ def cmd_leaderboard(args) -> int:
                         f"suffix of {', '.join(sorted(leaderboard.SUFFIXES))}")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg"):
         raise UserError(f"--plot {args.plot}: expected a .png or .svg file name")
+    notes_file = args.notes or (Path(args.results_dir) / leaderboard.NOTES if
+                                (Path(args.results_dir) / leaderboard.NOTES).is_file() else None)
     notes = None
-    if args.notes:
+    if notes_file:
         try:
-            notes = Path(args.notes).read_text(encoding="utf-8")
+            notes = Path(notes_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--notes {args.notes}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+            raise UserError(f"--notes {notes_file}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     results, problems = scan_results(args.results_dir, skip_invalid=args.skip_invalid)
     for problem in problems:
         print(f"benchbarcode: skipped {problem}", file=sys.stderr)
@@ -503,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="NAME-OR-HASH", help="only the tables of this data set (name or hash prefix)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="leave out result files that fail validation (listed on stderr) instead of stopping")
-    p.add_argument("--notes", metavar="FILE", help="markdown appended under the tables (markdown and html)")
+    p.add_argument("--notes", metavar="FILE",
+                   help="markdown appended under the tables (markdown and html); default: DIR/NOTES.md if present")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("tasks", help="list the frozen-feature tasks")

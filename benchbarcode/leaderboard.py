@@ -33,6 +33,7 @@ FORMATS = ("markdown", "csv", "html", "json")
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html", ".htm": "html",
             ".json": "json"}
 DIGITS = 4
+NOTES = "NOTES.md"  # in a results directory: appended under its tables (e.g. the analysis of the numbers)
 VS_CONTROL = "vs control"
 
 
