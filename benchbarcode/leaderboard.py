@@ -368,12 +368,13 @@ def to_html(tables: list[Table], notes: str | None = None) -> str:
         body.append(tabulate([_cells(table, r) for r in table.rows], headers=_headers(table), tablefmt="html",
                              disable_numparse=True))
         body.append("<p>Reproduce:</p><pre>" + html.escape("\n".join(table.commands)) + "</pre>")
-    body.append(f"<p>{html.escape(LEGEND)}</p>")
+    body.append(f"<p>{html.escape(LEGEND.replace('`', ''))}</p>")
     if notes:
         body.append("<pre class=notes>" + html.escape(notes) + "</pre>")
     style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
              "table{border-collapse:collapse;font-size:90%}th,td{border:1px solid #bbb;padding:4px 8px;"
-             "text-align:right}td:nth-child(2),th:nth-child(2){text-align:left}th{background:#eee}"
+             "text-align:right;white-space:nowrap}td:nth-child(2),th:nth-child(2){text-align:left;white-space:normal;min-width:14em}"
+             "th{background:#eee;white-space:normal}"
              "tr:nth-child(even){background:#f7f7f7}pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}")
     return ("<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>benchbarcode leaderboard</title>"
             f"<style>{style}</style></head><body><h1>benchbarcode leaderboard</h1>\n" + "\n".join(body)
