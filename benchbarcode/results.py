@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -49,7 +50,8 @@ _EXPECTED = {"int": "an integer", "number": "a number", "str": "a string", "obje
 
 
 def environment() -> dict:
-    """Package versions, Python, platform and CPU count of this process."""
+    """Package versions, Python, platform, CPU count and threads of this process (UMAP's and
+    BLAS's results move in the last digits with the number of threads)."""
     versions: dict[str, str | None] = {"benchbarcode": __version__}
     for name in _PACKAGES:
         try:
@@ -57,7 +59,11 @@ def environment() -> dict:
         except PackageNotFoundError:
             versions[name] = None
     versions["python"] = platform.python_version()
-    return {"versions": versions, "platform": platform.platform(), "cpu_count": os.cpu_count()}
+    torch = sys.modules.get("torch")  # threads as the run used them; never imported just for this
+    threads = {"torch": torch.get_num_threads() if torch is not None else None,
+               **{name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+    return {"versions": versions, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "threads": threads}
 
 
 def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_identity: dict, device: str,
