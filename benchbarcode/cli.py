@@ -40,8 +40,10 @@ def _load(args):
 
 def cmd_data_describe(args) -> int:
     from benchbarcode.data import describe
+    from benchbarcode.run import task_support
 
-    info = describe(_load(args))
+    ds = _load(args)
+    info = {**describe(ds), "tasks": task_support(ds)}
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -61,6 +63,11 @@ def cmd_data_describe(args) -> int:
                    tablefmt="github", intfmt=","))
     print("\nleakage (identical cleaned sequences):")
     print(tabulate(info["leakage"], headers="keys", tablefmt="github", intfmt=","))
+    print("\nspecies kept whole (too small to split):")
+    print(tabulate(list(info["split_report"].items()), headers=["", "species"], tablefmt="github", intfmt=","))
+    print("\ntasks this data set supports:")
+    print(tabulate([[t["task"], "yes" if t["supported"] else "no", t["reason"]] for t in info["tasks"]],
+                   headers=["task", "supported", "why not"], tablefmt="github"))
     return 0
 
 
@@ -202,6 +209,9 @@ def score_table(report) -> str:
             rows.append([o.task, "-", "-", f"skipped: {o.reason}", o.status])
             continue
         r = o.result
+        if r["main_value"] is None:
+            rows.append([o.task, r["main_score"], "-", r["unscored"], "written"])
+            continue
         main, std = r["main_score"], r["scores_std"].get(r["main_score"])
         others = ", ".join(f"{k} {v:.3f}" for k, v in r["scores"].items() if k != main)
         rows.append([o.task, main, _fmt(r["main_value"], std), others,
@@ -223,11 +233,21 @@ def _budget_line(meta: dict) -> str:
             f"{meta['embedding_dim']}-d); pretraining budget: {stated}")
 
 
+def _overlap_line(data: dict) -> str:
+    """Evaluation records with an identical sequence in the pretraining corpus (kept, as in
+    BIOSCAN-5M's own split; stated so a reader can judge)."""
+    parts = [f"{split} {o['in_pretraining_corpus']:,} of {o['records']:,} ({o['in_pretraining_corpus'] / o['records']:.0%})"
+             for split, o in (data.get("overlap_with_pretraining") or {}).items() if o["records"]]
+    return ("evaluation records with an identical sequence in the pretraining corpus: "
+            + (", ".join(parts) if parts else "none"))
+
+
 def _main_values(report) -> dict:
     """``{task: main value}`` of a run, with the summary score when both its tasks ran."""
     from benchbarcode.tasks import SUMMARY, summary_of
 
-    values = {o.task: o.result["main_value"] for o in report.outcomes if o.result is not None}
+    values = {o.task: o.result["main_value"] for o in report.outcomes
+              if o.result is not None and o.result["main_value"] is not None}
     summary = summary_of(values)
     return values if summary is None else {**values, SUMMARY: summary}
 
@@ -280,6 +300,7 @@ def cmd_run(args) -> int:
         report = run_benchmark(opts, _load(args))
         if not args.quiet:
             print("\n" + _budget_line(report.encoder))
+            print(_overlap_line(report.data))
             print(score_table(report))
             values = _main_values(report)
             from benchbarcode.tasks import SUMMARY
@@ -294,6 +315,7 @@ def cmd_run(args) -> int:
             first = next((r for r in runs if r.role == role), None)
             if first is not None:
                 print(f"\n{role}: " + _budget_line(first.report.encoder))
+        print(_overlap_line(runs[0].report.data))
         print(f"\nseeds {', '.join(str(r.seed) for r in runs if r.role == 'encoder')}:")
         print(seeds_table(runs))
         print("\nresults:\n" + "\n".join(f"  {r.report.directory}" for r in runs) + f"\n{hint}")

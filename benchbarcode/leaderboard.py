@@ -71,6 +71,7 @@ class Row:
     metrics: dict[str, Metric] = field(default_factory=dict)  # column -> values by seed
     flops: dict[int, float] = field(default_factory=dict)  # pretraining FLOPs by seed
     missing: list[str] = field(default_factory=list)  # the table's tasks this row lacks
+    unscored: dict[str, str] = field(default_factory=dict)  # task -> why it gave no number
     control: str | None = None  # the control row's encoder label
     vs_control: dict | None = None  # paired difference of the summary against it
     rank: int | None = None
@@ -169,6 +170,9 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
             for (seed, task), r in sorted(cells.items()):
                 tasks.setdefault(task, {"version": str(r["task"]["version"]), "main_score": r["main_score"],
                                         "protocol": r["task"].get("protocol", {})})
+                if r["main_value"] is None:
+                    row.unscored[task] = r["unscored"]
+                    continue
                 by_seed.setdefault(seed, {})[task] = float(r["main_value"])
                 flops = (r["encoder"].get("budget") or {}).get("flops")
                 if flops:
@@ -182,7 +186,7 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
             rows.append(row)
         columns = canonical_order([*tasks, *(SUMMARY for r in rows if SUMMARY in r.metrics)])
         for row in rows:
-            row.missing = [t for t in canonical_order(tasks) if t not in row.metrics]
+            row.missing = [t for t in canonical_order(tasks) if t not in row.metrics and t not in row.unscored]
         _pair_controls(rows)
         _rank(rows)
         out.append(Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
@@ -243,7 +247,7 @@ def _budget_cell(row: Row) -> str:
 def _metric_cell(row: Row, column: str) -> str:
     metric = row.metrics.get(column)
     if metric is None:
-        return "-"
+        return "too few records" if column in row.unscored else "-"
     n_row = len(row.seeds)
     return (number(metric.mean) + (f" ± {number(metric.std)}" if metric.std is not None else "")
             + (f" (n={metric.n})" if metric.n != n_row else ""))
@@ -292,7 +296,8 @@ def _about(table: Table) -> list[str]:
 LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=k)` where a task has "
           f"fewer). Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: the "
           f"encoder minus its declared random-initialisation control (same architecture and seeds), "
-          f"mean and {INTERVAL}; `*`: the interval excludes 0. `-`: not measured.")
+          f"mean and {INTERVAL}; `*`: the interval excludes 0. `-`: not measured. `too few records`: "
+          f"the task cannot score this data (its result file says why).")
 
 
 def to_markdown(tables: list[Table], notes: str | None = None) -> str:
@@ -322,7 +327,8 @@ def _records(tables: list[Table]) -> list[dict]:
                       "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
                       "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
                       "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
-                      "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing)}
+                      "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing),
+                      "unscored": " ".join(sorted(row.unscored))}
             for column in table.columns:
                 metric = row.metrics.get(column)
                 record[f"{column} mean"] = metric.mean if metric else None

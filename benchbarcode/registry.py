@@ -374,8 +374,23 @@ class Task(abc.ABC):
         processid, genus, species, bin (strings; missing values NA/None/NaN), in the same row
         order. Returns ``{"scores": {metric: float}, "scores_std": {metric: float}`` (only the
         metrics repeated over seeds), ``"seeds": [int, ...], "counts": {name: int}}``; a task may
-        add further keys (e.g. ``"selected"``: what model selection chose).
+        add further keys (e.g. ``"selected"``: what model selection chose). A task that cannot give
+        a meaningful number for these inputs returns ``"unscored": REASON`` (and empty scores): the
+        result file then says why instead of holding a number.
         """
+
+    def unsupported(self, labels: Mapping[str, pd.DataFrame]) -> str | None:
+        """Why this task cannot score a data set with these labels (by split), or None; what
+        ``benchbarcode data describe`` reports. The base check: every split holds at least two
+        classes at the task's label rank."""
+        for split in self.meta.splits:
+            frame = labels.get(split)
+            column = None if frame is None else frame[self.meta.label_rank]
+            present = column[column.notna() & (column.astype(str).str.strip() != "")] if column is not None else []
+            classes = len(set(present)) if len(present) else 0
+            if classes < 2:
+                return f"{split}: {classes} {self.meta.label_rank} class(es) with labelled records (needs 2)"
+        return None
 
     def labelled(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame],
                  split: str, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray, int]:

@@ -22,9 +22,10 @@ from benchbarcode.canonical import plain
 from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_text_atomic
 
-SCHEMA_VERSION = 1
-_OUTCOME_KEYS = ("scores", "scores_std", "seeds", "counts")
-_PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "pandas")
+SCHEMA_VERSION = 2  # 2: "unscored" results (main_value null, with the reason)
+_OUTCOME_KEYS = ("scores", "scores_std", "seeds", "counts", "unscored")
+_PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "pandas", "scipy",
+             "umap-learn", "pynndescent", "numba")  # the clustering scores move with the last three
 
 # (dotted field, type): "int", "number" (finite), "str", "object", "list"; "a|b" allows either,
 # a trailing "?" allows null. Every value of "scores" and "scores_std" must be a finite number.
@@ -41,7 +42,7 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("task", "object"), ("task.name", "str"), ("task.version", "int|str"), ("task.metrics", "list"),
     ("task.main_score", "str"),
     ("seeds", "object"), ("scores", "object"), ("scores_std", "object"), ("counts", "object"),
-    ("main_score", "str"), ("main_value", "number"),
+    ("main_score", "str"), ("main_value", "number?"),
     ("timings_s", "object"), ("timings_s.pretrain", "number"), ("timings_s.embed", "number"),
     ("timings_s.evaluate", "number"), ("cache", "object"),
 )
@@ -76,7 +77,8 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
     """
     main = task_meta.get("main_score")
     scores = outcome.get("scores", {})
-    if not isinstance(scores, dict) or main not in scores:
+    unscored = outcome.get("unscored")
+    if unscored is None and (not isinstance(scores, dict) or main not in scores):
         raise UserError(f"task {task_meta.get('name')!r}: main score {main!r} is not one of its "
                         f"scores ({', '.join(scores) if isinstance(scores, dict) else scores})")
     result = {
@@ -97,9 +99,10 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
         "scores_std": outcome.get("scores_std", {}),
         "counts": outcome.get("counts", {}),
         "main_score": main,
-        "main_value": scores[main],
+        "main_value": None if unscored is not None else scores[main],
         "timings_s": timings_s,
         "cache": cache if cache is not None else {},
+        **({"unscored": str(unscored)} if unscored is not None else {}),
     }
     extras = {k: v for k, v in outcome.items() if k not in _OUTCOME_KEYS}
     clash = sorted(set(extras) & set(result))
@@ -173,6 +176,12 @@ def validate_result(result: dict, where: str = "result") -> None:
             if not _type_ok(value, "number"):
                 raise located(where, None, f"field '{group}.{name}': expected a number")
     main = result["main_score"]
+    if "unscored" in result:  # a task that says why it gives no number (e.g. too few records)
+        if not isinstance(result["unscored"], str) or result["main_value"] is not None:
+            raise located(where, None, "field 'unscored': expected a reason (a string) and main_value null")
+        return
+    if result["main_value"] is None:
+        raise located(where, None, "field 'main_value': null without an 'unscored' reason")
     if main not in result["scores"]:
         raise located(where, None, f"field 'main_score': {main!r} is not one of the scores "
                                    f"({', '.join(result['scores']) or 'none'})")

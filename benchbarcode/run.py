@@ -72,6 +72,7 @@ class RunReport:
     directory: Path
     outcomes: list[TaskOutcome]
     timings_s: dict
+    data: dict = field(default_factory=dict)  # the data set's identity, as in the result files
 
 
 def select_tasks(names: list[str] | None) -> list[Task]:
@@ -256,7 +257,7 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         outcomes[name] = TaskOutcome(name, "done", result, path)
     ordered = [outcomes[t.meta.name] for t in tasks]
     return RunReport(run_id, meta, directory, ordered,
-                     {"pretrain": pretrain_s, "embed": sum(embed_s.values())})
+                     {"pretrain": pretrain_s, "embed": sum(embed_s.values())}, data_identity)
 
 
 # ----------------------------------------------------------------------------- seeds and controls
@@ -284,4 +285,14 @@ def run_seeds(opts: RunOptions, ds: BarcodeDataset, seeds: list[int], with_contr
             name, options = control_of(report.encoder)
             control = dataclasses.replace(opts, encoder=name, encoder_options=options, checkpoint=None, seed=seed)
             out.append(SeededReport("control", seed, run_benchmark(control, ds)))
+    return out
+
+
+def task_support(ds: BarcodeDataset) -> list[dict]:
+    """Which registered tasks ``ds`` can score: ``[{"task", "supported", "reason"}]``."""
+    out = []
+    for entry in list_tasks():
+        task = entry.create()
+        reason = task.unsupported({s: label_frame(ds.split(s)) for s in task.meta.splits})
+        out.append({"task": entry.name, "supported": reason is None, "reason": reason or ""})
     return out

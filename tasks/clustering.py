@@ -22,6 +22,10 @@ from benchbarcode.registry import Task, TaskMeta, register_task
 N_COMPONENTS = 50
 N_NEIGHBOURS = 30
 MIN_CLUSTER_SIZE = 5
+# Below these, clustering scores say nothing (27 records of 21 species: ward with k = 21 gives AMI
+# 1.0, HDBSCAN calls everything noise), so the task reports "too few records to score".
+MIN_RECORDS_PER_CLASS = 2.0
+MIN_RECORDS = 2 * MIN_CLUSTER_SIZE
 METRICS = ("ami_agglomerative", "ami_hdbscan")
 
 
@@ -55,7 +59,7 @@ def reduce(x: np.ndarray, seed: int) -> np.ndarray:
 
 def _meta(name: str, description: str, rank: str) -> TaskMeta:
     return TaskMeta(
-        name=name, version="1", description=description, splits=("test_unseen",),
+        name=name, version="2", description=description, splits=("test_unseen",),
         label_rank=rank, metrics=METRICS, main_score="ami_agglomerative",
         protocol={
             "split": "test_unseen", "label_rank": rank,
@@ -69,25 +73,46 @@ def _meta(name: str, description: str, rank: str) -> TaskMeta:
             "score": "sklearn adjusted_mutual_info_score",
             "missing_labels": "rows dropped and counted",
             "seeds": "one run (UMAP random_state = seed)",
+            "minimum": f"at least {MIN_RECORDS} records and {MIN_RECORDS_PER_CLASS:g} per class on "
+                       "average; below, the result says 'too few records to score'",
         })
+
+
+def too_few(records: int, classes: int) -> str | None:
+    """Why ``records`` in ``classes`` cannot be scored by clustering, or None."""
+    if records < MIN_RECORDS or records < MIN_RECORDS_PER_CLASS * classes:
+        return (f"too few records to score: {records} records of {classes} classes (needs at least "
+                f"{MIN_RECORDS} and {MIN_RECORDS_PER_CLASS:g} per class)")
+    return None
 
 
 class ClusteringTask(Task):
     """UMAP + agglomerative / HDBSCAN clustering of ``test_unseen``, AMI against ``meta.label_rank``."""
 
+    def unsupported(self, labels):
+        reason = super().unsupported(labels)
+        if reason is None:
+            (split,) = self.meta.splits
+            column = labels[split][self.meta.label_rank].dropna()
+            reason = too_few(len(column), column.nunique())
+        return reason
+
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
                  seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
         (split,) = self.meta.splits
         x, y, dropped = self.labelled(embeddings, labels, split)
-        reduced = reduce(x, seed)
         n_classes = len(np.unique(y))
+        counts = {"samples": len(y), "classes": n_classes, f"dropped_missing_{split}": dropped}
+        reason = too_few(len(y), n_classes)
+        if reason:
+            return {"unscored": reason, "scores": {}, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
+        reduced = reduce(x, seed)
         ward = AgglomerativeClustering(n_clusters=n_classes, linkage="ward").fit_predict(reduced)
         density = HDBSCAN(min_cluster_size=MIN_CLUSTER_SIZE, min_samples=min(MIN_CLUSTER_SIZE, len(y)),
                           copy=True).fit_predict(reduced)
         scores = {"ami_agglomerative": float(adjusted_mutual_info_score(y, ward)),
                   "ami_hdbscan": float(adjusted_mutual_info_score(y, density))}
-        counts = {"samples": len(y), "classes": n_classes, f"dropped_missing_{split}": dropped,
-                  "clustered_dims": int(reduced.shape[1]),
+        counts |= {"clustered_dims": int(reduced.shape[1]),
                   "hdbscan_clusters": len(set(density.tolist()) - {-1}),
                   "hdbscan_noise": int((density == -1).sum())}
         return {"scores": scores, "scores_std": {}, "seeds": [int(seed)], "counts": counts}

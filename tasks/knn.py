@@ -69,9 +69,9 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray, suffix: str = "") -> dict[st
             f"balanced_accuracy{suffix}": float(balanced)}
 
 
-def _meta(name: str, description: str, keys: str, rank: str) -> TaskMeta:
+def _meta(name: str, description: str, keys: str, rank: str, version: str = "1", **protocol) -> TaskMeta:
     return TaskMeta(
-        name=name, version="1", description=description, splits=(keys, "test_unseen"),
+        name=name, version=version, description=description, splits=(keys, "test_unseen"),
         label_rank=rank, metrics=METRICS, main_score="accuracy",
         protocol={
             "classifier": "1-nearest-neighbour", "k": 1, "distance": "cosine",
@@ -82,6 +82,7 @@ def _meta(name: str, description: str, keys: str, rank: str) -> TaskMeta:
             "precision": "float32", "missing_labels": "rows dropped and counted",
             "balanced_accuracy": "sklearn: mean recall over the classes of the queries",
             "seeds": "deterministic: one run, seed unused",
+            **protocol,
         })
 
 
@@ -90,6 +91,9 @@ class NearestNeighbourTask(Task):
 
     ``query_chunk`` and ``key_chunk`` bound the similarity block computed at once.
     """
+
+    #: score only the queries whose class has a key (the others can never be right)
+    exclude_keyless_queries = False
 
     def __init__(self, query_chunk: int = 1024, key_chunk: int = 32768):
         self.query_chunk, self.key_chunk = int(query_chunk), int(key_chunk)
@@ -102,6 +106,12 @@ class NearestNeighbourTask(Task):
         if kx.shape[1] != qx.shape[1]:
             raise UserError(f"task {self.meta.name}: {keys_split} embeddings have {kx.shape[1]} "
                             f"dimensions but {queries_split} has {qx.shape[1]}")
+        keyless = ~np.isin(qy, ky)
+        if self.exclude_keyless_queries and keyless.any():
+            if keyless.all():
+                raise UserError(f"task {self.meta.name}: no {queries_split} record has a "
+                                f"{self.meta.label_rank} among the {keys_split} keys")
+            qx, qy = qx[~keyless], qy[~keyless]
         scores: dict[str, float] = {}
         centre = kx.mean(axis=0, dtype=np.float64).astype(np.float32)
         for suffix, offset in (("", None), ("_centred", centre)):
@@ -110,9 +120,20 @@ class NearestNeighbourTask(Task):
             scores.update(_scores(qy, ky[nearest], suffix))
         counts = {"keys": len(ky), "queries": len(qy), "key_classes": len(np.unique(ky)),
                   "query_classes": len(np.unique(qy)),
-                  "queries_without_key_class": int((~np.isin(qy, ky)).sum()),
+                  "queries_without_key_class": int(keyless.sum()),
+                  "queries_excluded": int(keyless.sum()) if self.exclude_keyless_queries else 0,
                   f"dropped_missing_{keys_split}": kdrop, f"dropped_missing_{queries_split}": qdrop}
         return {"scores": scores, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
+
+
+    def unsupported(self, labels):
+        reason = super().unsupported(labels)
+        if reason is None and self.exclude_keyless_queries:
+            keys_split, queries_split = self.meta.splits
+            rank = self.meta.label_rank
+            if not labels[queries_split][rank].dropna().isin(labels[keys_split][rank].dropna()).any():
+                return f"no {queries_split} record has a {rank} among the {keys_split} keys"
+        return reason
 
 
 @register_task
@@ -127,5 +148,8 @@ class OpenWorldTask(NearestNeighbourTask):
 class UnseenSpeciesTask(NearestNeighbourTask):
     """Species of unseen species by 1-NN against labelled keys of those species."""
 
+    exclude_keyless_queries = True
     meta = _meta("unseen-species", "species of unseen species by 1-NN (cosine) against key_unseen",
-                 keys="key_unseen", rank="species")
+                 keys="key_unseen", rank="species", version="2",
+                 queries_without_key_class="excluded and counted (a query whose species has no key "
+                                           "can never be right)")

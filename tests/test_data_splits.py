@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from benchbarcode.data import load_barcodes
-from benchbarcode.data.splits import derive_splits, leakage_report, pretraining_mask
+from benchbarcode.data.splits import (derive_splits, leakage_report, pretraining_mask, pretraining_overlap,
+                                      split_report)
 
 SEEN = {"train", "val", "test"}
 UNSEEN = {"key_unseen", "val_unseen", "test_unseen"}
@@ -47,6 +48,10 @@ def check_invariants(t: pd.DataFrame) -> None:
     assert (groups == 1).all()
     corpus = set(t.loc[pretraining_mask(t), "split"].astype(str))
     assert not corpus & EVAL
+    # every unseen species with queries has a key: a query of a keyless species can never be right
+    keys = set(t.loc[t["split"].eq("key_unseen"), "species"].dropna())
+    assert set(t.loc[t["split"].eq("test_unseen"), "species"].dropna()) <= keys
+    assert split_report(t)["unseen species with test_unseen records but no key"] == 0
 
 
 def test_invariants_and_determinism_synthetic():
@@ -99,3 +104,27 @@ def test_sim_splits_invariants(seed):
     check_invariants(ds.table)
     again = load_barcodes("sim:3000", seed=seed)
     assert again.content_hash() == ds.content_hash()
+
+
+def test_a_species_too_small_to_split_goes_wholly_to_one_side():
+    """One distinct sequence: a seen species stays in train, an unseen one becomes keys only."""
+    t = synthetic_table()
+    t["split"] = derive_splits(t, seed=3)
+    per_species = t.loc[t["species"].notna()].groupby("species", observed=True)
+    groups = per_species["sequence"].nunique()
+    splits = per_species["split"].agg(lambda s: frozenset(s.astype(str)))
+    single = groups[groups == 1].index
+    assert len(single) > 0
+    assert {s for sp in single for s in splits[sp]} <= {"train", "key_unseen"}
+    report = split_report(t)
+    assert report["seen species only in train"] + report["unseen species only in key_unseen"] >= len(single)
+
+
+def test_overlap_with_the_pretraining_corpus_per_evaluation_split():
+    ds = load_barcodes("sim:1200")
+    overlap = ds.identity()["overlap_with_pretraining"]
+    assert overlap == pretraining_overlap(ds.table)
+    corpus = set(ds.pretraining_sequences())
+    test = ds.split("test")["sequence"]
+    assert overlap["test"] == {"records": len(test), "in_pretraining_corpus": int(test.isin(corpus).sum())}
+    assert overlap["test"]["in_pretraining_corpus"] > 0  # the unlabelled pretrain split, as BIOSCAN-5M's

@@ -67,7 +67,8 @@ def test_task_meta_object_from_registry():
 def test_environment():
     env = environment()
     assert set(env["versions"]) == {"benchbarcode", "torch", "transformers", "numpy", "scikit-learn",
-                                    "pandas", "python"}
+                                    "pandas", "scipy", "umap-learn", "pynndescent", "numba", "python"}
+    assert env["versions"]["umap-learn"] and set(env["threads"]) == {"torch", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
     assert env["versions"]["numpy"] == np.__version__
     assert isinstance(env["platform"], str) and env["cpu_count"] >= 1
 

@@ -66,6 +66,48 @@ def test_unseen_species_random_embeddings_are_at_chance():
         assert 0 < value < 3 / n, metric
 
 
+def test_unseen_species_scores_only_queries_whose_species_has_keys():
+    rng = np.random.default_rng(2)
+    centres = 10 * rng.normal(size=(4, 16))
+    keys, key_species = blobs(rng, centres[:3], 5, prefix="s")
+    queries, query_species = blobs(rng, centres, 5, prefix="s")  # s3 has no key: 5 excluded
+    emb = {"key_unseen": keys, "test_unseen": queries}
+    labels = {"key_unseen": frame(key_species), "test_unseen": frame(query_species)}
+    task = registry.get_task("unseen-species")
+    result = task.evaluate(emb, labels)
+    assert result["scores"]["accuracy"] == 1.0 and result["counts"]["queries_excluded"] == 5
+    assert result["counts"]["queries"] == 15 and task.meta.version == "2"
+    assert "excluded and counted" in task.meta.protocol["queries_without_key_class"]
+    # open-world keeps the reference protocol: such queries count (and are wrong)
+    assert registry.get_task("open-world").meta.version == "1"
+    assert task.unsupported(labels) is None
+    labels["test_unseen"] = frame(["x1", "x2"] * 5)
+    assert "no test_unseen record has a species among the key_unseen keys" in task.unsupported(labels)
+    with pytest.raises(UserError, match="no test_unseen record has a species"):
+        task.evaluate({"key_unseen": keys, "test_unseen": queries[:10]}, labels)
+
+
+def test_clustering_says_too_few_records_instead_of_a_number():
+    """27 records of 21 species: ward with k = 21 would score AMI ~1 for nothing."""
+    from benchbarcode.results import build_result, validate_result
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(27, 16)).astype(np.float32)
+    labels = {"test_unseen": frame([f"s{i % 21}" for i in range(27)])}
+    task = registry.get_task("clustering")
+    result = task.evaluate({"test_unseen": x}, labels)
+    assert result["unscored"].startswith("too few records to score: 27 records of 21 classes")
+    assert result["scores"] == {} and task.unsupported(labels).startswith("too few records")
+    written = build_result(run_id="r", task_meta=task.meta.to_dict(),
+                           encoder_meta=registry.get_encoder("kmer").create(k=2).meta.to_dict(),
+                           data_identity={"name": "d", "source": "d", "content_hash": "c" * 64, "records": 27,
+                                          "split_origin": "derived", "split_seed": 0, "split_sizes": {}},
+                           device="cpu", dtype="float32", batch_size=8, seeds={"run": 0}, outcome=result,
+                           timings_s={"pretrain": 0, "embed": 0, "evaluate": 0})
+    validate_result(written)
+    assert written["main_value"] is None and written["unscored"] == result["unscored"]
+
+
 def test_centring_rescues_a_shared_offset():
     """Classes differ by +-1 along a huge shared offset: raw cosine cannot see it, centred can."""
     rng = np.random.default_rng(2)

@@ -11,7 +11,8 @@ import pandas as pd
 
 from benchbarcode.data.cleaning import LABEL_COLUMNS, SPLITS, CleaningReport, clean
 from benchbarcode.data.readers import RawTable, download_bioscan5m, find_bioscan5m_metadata, read_file
-from benchbarcode.data.splits import derive_splits, leakage_report, pretraining_mask
+from benchbarcode.data.splits import (derive_splits, leakage_report, pretraining_mask, pretraining_overlap,
+                                      split_report)
 from benchbarcode.errors import UserError
 
 DEFAULT_SIM_SIZE = 20_000
@@ -35,6 +36,7 @@ class BarcodeDataset:
     split_seed: int | None
     reader: str
     _hash: str | None = field(default=None, repr=False)
+    _overlap: dict | None = field(default=None, repr=False)
 
     def content_hash(self) -> str:
         """SHA-256 over the canonical table (ids, sequences, labels, splits), order included."""
@@ -56,12 +58,20 @@ class BarcodeDataset:
         """The pretraining corpus: pretrain + other_heldout + train; never an evaluation split."""
         return self.table.loc[pretraining_mask(self.table), "sequence"].tolist()
 
+    def overlap(self) -> dict:
+        """Evaluation records with an identical sequence in the pretraining corpus, per split."""
+        if self._overlap is None:
+            self._overlap = pretraining_overlap(self.table)
+        return self._overlap
+
     def identity(self) -> dict:
-        """What identifies this data set in results and checkpoints."""
+        """What identifies this data set in results and checkpoints (and what the results need to
+        know of it: split sizes, overlap of evaluation splits with the pretraining corpus)."""
         return {"name": self.name, "source": self.source, "content_hash": self.content_hash(),
                 "records": int(len(self.table)), "split_origin": self.split_origin,
                 "split_seed": self.split_seed,
-                "split_sizes": {s: int(n) for s, n in self.table["split"].value_counts(sort=False).items()}}
+                "split_sizes": {s: int(n) for s, n in self.table["split"].value_counts(sort=False).items()},
+                "overlap_with_pretraining": self.overlap()}
 
 
 def parse_sim_source(source: str) -> tuple[int, int]:
@@ -150,4 +160,5 @@ def describe(ds: BarcodeDataset) -> dict:
         "splits": per_split,
         "cleaning": ds.cleaning.to_dict(),
         "leakage": leakage_report(t),
+        "split_report": split_report(t),
     }

@@ -11,7 +11,8 @@ Derived splits (used when the source has no ``split`` column), deterministic for
 * seen species' groups go to train / val / test (70 / 10 / 20 % of each species' groups; a
   species with one group goes to train only, with two to train and test);
 * unseen species' groups go to key_unseen / val_unseen / test_unseen (60 / 15 / 25 %; one group:
-  test_unseen only; two: key_unseen and test_unseen).
+  key_unseen only; two: key_unseen and test_unseen), so every test_unseen species has a key: a
+  species too small to split goes wholly to the keys (counted by :func:`split_report`).
 """
 
 from __future__ import annotations
@@ -87,8 +88,7 @@ def derive_splits(table: pd.DataFrame, seed: int = 0, unseen_fraction: float = 0
         n, rank = groups["n"].to_numpy(), groups["rank"].to_numpy()
         seen_idx = _assign_groups(n, rank, SEEN_FRACTIONS)
         unseen_idx = _assign_groups(n, rank, UNSEEN_FRACTIONS)
-        # A single-group unseen species is a query (test_unseen), not a key.
-        unseen_idx = np.where(n == 1, 2, unseen_idx)
+        # A single-group unseen species goes wholly to key_unseen: a query needs a key of its species.
         names_seen = np.array([s for s, _ in SEEN_FRACTIONS], dtype=object)
         names_unseen = np.array([s for s, _ in UNSEEN_FRACTIONS], dtype=object)
         group_split = np.where(is_unseen, names_unseen[unseen_idx], names_seen[seen_idx])
@@ -119,3 +119,29 @@ def leakage_report(table: pd.DataFrame) -> list[dict]:
             "shared_distinct_sequences": int(q.loc[hit, "sequence"].nunique()),
         })
     return rows
+
+
+def split_report(table: pd.DataFrame) -> dict:
+    """Species whose records all fall in one split of their side (seen or unseen): those too small
+    to split, and how many unseen species have queries without a key (0 for derived splits)."""
+    labelled = table.loc[table["species"].notna(), ["species", "split"]].astype(str)
+    per_species = labelled.groupby("species")["split"].agg(lambda s: frozenset(s))
+    unseen = per_species[per_species.map(lambda s: bool(s & {"key_unseen", "val_unseen", "test_unseen"}))]
+    seen = per_species[per_species.map(lambda s: bool(s & {"train", "val", "test"}))]
+    return {"seen species only in train": int(seen.map(lambda s: s == frozenset({"train"})).sum()),
+            "unseen species only in key_unseen": int(unseen.map(lambda s: s == frozenset({"key_unseen"})).sum()),
+            "unseen species with test_unseen records but no key": int(unseen.map(
+                lambda s: "test_unseen" in s and "key_unseen" not in s).sum())}
+
+
+def pretraining_overlap(table: pd.DataFrame) -> dict:
+    """Per evaluation split: its records and how many have an identical sequence in the
+    pretraining corpus (BIOSCAN-5M's own split has such overlap too: unlabelled records go to
+    pretrain without de-duplication against the evaluation partitions)."""
+    corpus = pd.Index(table.loc[pretraining_mask(table), "sequence"].unique())
+    out = {}
+    for split in ("val", "test", "key_unseen", "val_unseen", "test_unseen"):
+        seqs = table.loc[table["split"].eq(split).to_numpy(), "sequence"]
+        if len(seqs):
+            out[split] = {"records": int(len(seqs)), "in_pretraining_corpus": int(seqs.isin(corpus).sum())}
+    return out
