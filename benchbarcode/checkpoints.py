@@ -84,6 +84,33 @@ def clear(directory: str | os.PathLike) -> None:
         shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
 
+def check_target(directory: str | os.PathLike, *, resume: bool, overwrite: bool) -> dict | None:
+    """What ``benchbarcode pretrain --out DIR`` may do with ``directory``, checked before any work:
+    the state of the unfinished run to resume, or None to start clean; a UserError when the
+    directory is a file, already holds a finished encoder, holds an unfinished run without
+    ``--resume``, or has nothing to resume with it."""
+    from benchbarcode.fileio import check_output_dir
+
+    d = check_output_dir(directory, "--out")
+    if overwrite:
+        return None
+    if is_complete(d):
+        try:
+            json.loads((d / META_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            line = getattr(exc, "lineno", None)
+            raise located(d / META_FILE, line, "invalid JSON: a damaged encoder; pass --overwrite to start clean") from None
+        raise UserError(f"{d}: already holds a pretrained encoder{'; nothing to resume' if resume else ''}; "
+                        "pass --overwrite to replace it")
+    state = resumable_state(d)
+    if state is None and resume:
+        raise UserError(f"--resume: {d} holds no unfinished run (no {CHECKPOINT_DIR}/); leave out --resume to start one")
+    if state is not None and not resume:
+        raise UserError(f"{d}: holds an unfinished run (step {state.get('step')}); pass --resume to continue it "
+                        "or --overwrite to start clean")
+    return state
+
+
 # ----------------------------------------------------------------------------- resumable state
 def resumable_state(directory: str | os.PathLike) -> dict | None:
     """The state of the unfinished run in ``directory`` (step, loss history, config...), or None."""

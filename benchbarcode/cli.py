@@ -15,6 +15,17 @@ from benchbarcode import __version__
 from benchbarcode.errors import UserError
 
 
+CACHE_HELP = ("the cache lives in $BENCHBARCODE_CACHE, else $XDG_CACHE_HOME/benchbarcode, else "
+              "~/.cache/benchbarcode (see: benchbarcode cache info)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``benchbarcode run: error: ... (see: benchbarcode run --help)``."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="sim", metavar="SOURCE",
                    help="sim (default), sim:SIZE, sim:SIZE:SEED, bioscan5m:DIR, or a file "
@@ -72,8 +83,10 @@ def cmd_data_describe(args) -> int:
 
 
 def cmd_data_export(args) -> int:
-    from benchbarcode.data.export import export_bioscan5m
+    from benchbarcode.data.export import SUFFIXES, export_bioscan5m
+    from benchbarcode.fileio import check_output_file
 
+    check_output_file(args.out, "--out", SUFFIXES)
     ds = _load(args)
     path = export_bioscan5m(ds, args.out)
     if not args.quiet:
@@ -98,7 +111,7 @@ def _preset_names() -> str:
 def cmd_encoders(args) -> int:
     from benchbarcode.registry import list_encoders
 
-    rows = [{"name": e.name + (f":{e.argument.upper()}" if e.argument else ""), "family": e.meta.family,
+    rows = [{"name": e.display, "family": e.meta.family,
              "objective": e.meta.objective, "parameters": e.default_parameters(), "origin": e.origin,
              "pretrainable": e.meta.pretrainable, "control": e.meta.control,
              "description": e.description} for e in list_encoders()]
@@ -147,6 +160,9 @@ def cmd_pretrain(args) -> int:
     preset = get_preset(objective, args.preset).with_overrides(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, max_len=args.max_length,
         loss_on=args.loss_on, warmup_steps=args.warmup_steps, mask_ratio=args.mask_ratio)
+    from benchbarcode.checkpoints import check_target
+
+    check_target(args.out, resume=args.resume, overwrite=args.overwrite)  # before any work
     ds = _load(args)
     meta = pretrain(objective, preset, ds.pretraining_sequences(), args.out, seed=args.seed,
                     data_identity=ds.identity(), preset_name=args.preset, encoder_name=args.encoder,
@@ -180,6 +196,10 @@ def _run_options(args, tasks=None):
 
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    if getattr(args, "limit", None) is not None and args.limit < 2:
+        raise UserError("--limit must be >= 2")
+    if args.steps is not None and args.steps < 1:
+        raise UserError("--steps must be >= 1")
     options = _encoder_options(args.encoder_option)
     for flag, value in (("revision", args.revision), ("trust_remote_code", args.trust_remote_code or None),
                         ("dtype", args.dtype)):
@@ -295,10 +315,13 @@ def cmd_run(args) -> int:
         raise UserError("--tasks: no task named (see: benchbarcode tasks)")
     opts = _run_options(args, tasks)
     seeds = _ints(args.seeds, "--seeds") if args.seeds else None
+    _check_run(opts, args)
     hint = f"leaderboard: benchbarcode leaderboard --results-dir {opts.results_dir}"
     if seeds is None and not args.with_control:
         report = run_benchmark(opts, _load(args))
-        if not args.quiet:
+        if args.quiet and report.directory.is_dir():
+            print(f"results: {report.directory}")
+        elif not args.quiet:
             print("\n" + _budget_line(report.encoder))
             print(_overlap_line(report.data))
             print(score_table(report))
@@ -307,10 +330,14 @@ def cmd_run(args) -> int:
 
             if SUMMARY in values:
                 print(f"\nsummary (harmonic mean of closed-world and open-world accuracy): {values[SUMMARY]:.4f}")
-            print(f"results: {report.directory}\n{hint}")
+            if report.directory.is_dir():
+                print(f"results: {report.directory}\n{hint}")
         return 0 if any(o.result is not None for o in report.outcomes) else 2
     runs = run_seeds(opts, _load(args), seeds or [args.seed], with_control=args.with_control)
-    if not args.quiet:
+    written = [r.report.directory for r in runs if r.report.directory.is_dir()]
+    if args.quiet:
+        print("\n".join(f"results: {d}" for d in written))
+    else:
         for role in ("encoder", "control"):
             first = next((r for r in runs if r.role == role), None)
             if first is not None:
@@ -318,8 +345,23 @@ def cmd_run(args) -> int:
         print(_overlap_line(runs[0].report.data))
         print(f"\nseeds {', '.join(str(r.seed) for r in runs if r.role == 'encoder')}:")
         print(seeds_table(runs))
-        print("\nresults:\n" + "\n".join(f"  {r.report.directory}" for r in runs) + f"\n{hint}")
+        if written:
+            print("\nresults:\n" + "\n".join(f"  {d}" for d in written) + f"\n{hint}")
     return 0 if any(o.result is not None for r in runs for o in r.report.outcomes) else 2
+
+
+def _check_run(opts, args) -> None:
+    """What ``run`` / ``embed`` can check before any work: names, options, output paths."""
+    from benchbarcode.embed import cache_root
+    from benchbarcode.fileio import check_output_dir
+    from benchbarcode.run import check_encoder_options, select_tasks
+
+    select_tasks(opts.tasks)
+    check_encoder_options(opts)
+    if getattr(args, "results_dir", None) is not None:
+        check_output_dir(opts.results_dir, "--results-dir")
+    if opts.use_cache:
+        check_output_dir(opts.cache_dir or cache_root(), "cache (BENCHBARCODE_CACHE)")
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -334,17 +376,27 @@ def cmd_embed(args) -> int:
     from benchbarcode.run import embed_split, load_encoder
     from benchbarcode.runtime import resolve_device
 
-    if not args.out.endswith(".npz"):
-        raise UserError(f"--out {args.out}: expected a .npz file name")
+    from benchbarcode.data.cleaning import SPLITS
+    from benchbarcode.fileio import check_output_file
+
+    check_output_file(args.out, "--out", (".npz",))
+    if args.split is not None and args.split not in SPLITS:
+        raise UserError(f"--split {args.split}: unknown split; expected one of {', '.join(SPLITS)} "
+                        "(or no --split: every record)")
     opts = _run_options(args)
+    _check_run(opts, args)
     ds = _load(args)
-    ds.split(args.split)  # an unknown split fails before any pretraining
+    rows = len(ds.table) if args.split is None else len(ds.split(args.split))
+    if rows == 0:
+        raise UserError(f"--split {args.split}: {ds.name} has no {args.split} records; nothing to embed "
+                        "(leave out --split to embed every record)")
     encoder, _ = load_encoder(opts, ds, resolve_device(args.device))
     table, vectors, cache_state = embed_split(encoder, ds, args.split, opts)
     write_embeddings_npz(args.out, vectors, table)
     if not args.quiet:
-        print(f"wrote {vectors.shape[0]:,} x {vectors.shape[1]} embeddings of {args.split} "
-              f"({encoder.meta.name}{', from the cache' if cache_state == 'hit' else ''}) to {args.out}")
+        print(f"wrote {vectors.shape[0]:,} x {vectors.shape[1]} embeddings of "
+              f"{args.split or 'every record'} ({encoder.meta.name}"
+              f"{', from the cache' if cache_state == 'hit' else ''}) to {args.out}")
     return 0
 
 
@@ -359,8 +411,12 @@ def cmd_leaderboard(args) -> int:
     if args.out and fmt is None:
         raise UserError(f"--out {args.out}: say --format ({', '.join(leaderboard.FORMATS)}) or use a "
                         f"suffix of {', '.join(sorted(leaderboard.SUFFIXES))}")
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg"):
-        raise UserError(f"--plot {args.plot}: expected a .png or .svg file name")
+    from benchbarcode.fileio import check_output_file
+
+    if args.out:
+        check_output_file(args.out, "--out")
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png", ".svg"))
     notes_file = args.notes or (Path(args.results_dir) / leaderboard.NOTES if
                                 (Path(args.results_dir) / leaderboard.NOTES).is_file() else None)
     notes = None
@@ -400,7 +456,7 @@ def cmd_tasks(args) -> int:
     return 0
 
 
-def _add_encoder_options(p: argparse.ArgumentParser) -> None:
+def _add_encoder_options(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--encoder", required=True, metavar="NAME",
                    help="a registered encoder, or hf:MODEL (a Hugging Face hub id or local directory); "
                         "see: benchbarcode encoders")
@@ -423,15 +479,36 @@ def _add_encoder_options(p: argparse.ArgumentParser) -> None:
                    help="inference dtype, for encoders that take one (hf: default float32)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to embed (and pretrain): auto = cuda when a GPU is visible (default)")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
-                   help="seed of pretraining, random-init weights, subsets and task repeats (default 0)")
+    seeded = ("pretraining and random-init weights" if command == "embed"
+              else "pretraining, random-init weights, --limit subsets and task repeats")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help=f"seed of {seeded} (default 0)")
     p.add_argument("--batch-size", type=int, default=64, metavar="B", help="embedding batch size (default 64)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+    p.add_argument("--no-cache", action="store_true",
+                   help=f"neither read nor write the embedding and pretraining cache; {CACHE_HELP}")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars or summary line" if command == "embed"
+                   else "no progress bars or tables; only where the results went")
+
+
+def cmd_cache(args) -> int:
+    from benchbarcode.embed import cache_info, clear_cache
+
+    if args.cache_command == "clear":
+        freed = clear_cache(args.what)
+        print(f"removed {freed['files']:,} files ({freed['bytes'] / 1e6:,.1f} MB) from {freed['root']}")
+        return 0
+    info = cache_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"cache: {info['root']} ({info['set_by']})")
+    print(tabulate([[k, v["entries"], f"{v['bytes'] / 1e6:,.1f}"] for k, v in info["parts"].items()],
+                   headers=["part", "entries", "MB"], tablefmt="github", intfmt=","))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="benchbarcode",
         description="Benchmark suite for DNA-barcode encoders: pretrain or load an encoder, embed "
                     "barcodes, evaluate frozen features, report.")
@@ -444,16 +521,16 @@ def build_parser() -> argparse.ArgumentParser:
                                              "cleaning and leakage reports")
     _add_data_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.set_defaults(func=cmd_data_describe)
+    p.set_defaults(func=cmd_data_describe, _parser=p)
     p = data_sub.add_parser("export", help="write the cleaned, split data in BIOSCAN-5M column format")
     _add_data_options(p)
     p.add_argument("--out", required=True, metavar="FILE", help="output CSV (.csv or .csv.gz)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
-    p.set_defaults(func=cmd_data_export)
+    p.set_defaults(func=cmd_data_export, _parser=p)
 
     p = sub.add_parser("encoders", help="list the registered encoders")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_encoders)
+    p.set_defaults(func=cmd_encoders, _parser=p)
 
     p = sub.add_parser("pretrain", help=f"pretrain an in-house encoder ({', '.join(_pretrainable())}) "
                                         "at a stated budget",
@@ -484,14 +561,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace what DIR holds and start clean")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _add_data_options(p)
-    p.set_defaults(func=cmd_pretrain)
+    p.set_defaults(func=cmd_pretrain, _parser=p)
 
     p = sub.add_parser("run", help="evaluate an encoder on the frozen-feature tasks and write results",
                        description="Pretrain (in-house encoders without --checkpoint, cached) or load an "
                                    "encoder, embed the needed splits (cached), run the tasks, write "
                                    "DIR/<encoder>/<run-id>/<task>.json and print a score table. Results "
                                    "already written are kept (resume) unless --overwrite.")
-    _add_encoder_options(p)
+    _add_encoder_options(p, "run")
     p.add_argument("--tasks", metavar="A,B", help="comma-separated task names (default: all; see: benchbarcode tasks)")
     p.add_argument("--seeds", metavar="S,S", help="run each of these seeds (each its own run directory) and "
                                                   "print mean ± std over them")
@@ -502,16 +579,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="at most N random records per evaluation split")
     p.add_argument("--overwrite", action="store_true", help="recompute results that already exist")
     _add_data_options(p)
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, _parser=p)
 
-    p = sub.add_parser("embed", help="write one split's embeddings to a .npz file",
-                       description="Embed SPLIT of SOURCE with an encoder; the .npz holds embeddings "
-                                   "(float32 [N, D]), processid, genus and species ('' for missing).")
-    _add_encoder_options(p)
-    p.add_argument("--split", required=True, metavar="SPLIT", help="e.g. train, test_unseen")
+    p = sub.add_parser("embed", help="write embeddings (every record, or one split) to a .npz file",
+                       description="Embed the records of SOURCE (or of one --split) with an encoder; the .npz "
+                                   "holds embeddings (float32 [N, D]), processid, genus, species and split "
+                                   "('' for missing).")
+    _add_encoder_options(p, "embed")
+    p.add_argument("--split", metavar="SPLIT", help="one split, e.g. train or test_unseen (default: every record)")
     p.add_argument("--out", required=True, metavar="FILE.npz")
     _add_data_options(p)
-    p.set_defaults(func=cmd_embed)
+    p.set_defaults(func=cmd_embed, _parser=p)
 
     p = sub.add_parser("leaderboard", help="compare stored results: one table per comparable group",
                        description="Build the leaderboard from result files only (nothing is re-run): one row "
@@ -529,20 +607,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out result files that fail validation (listed on stderr) instead of stopping")
     p.add_argument("--notes", metavar="FILE",
                    help="markdown appended under the tables (markdown and html); default: DIR/NOTES.md if present")
-    p.set_defaults(func=cmd_leaderboard)
+    p.set_defaults(func=cmd_leaderboard, _parser=p)
 
     p = sub.add_parser("tasks", help="list the frozen-feature tasks")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=cmd_tasks)
+    p.set_defaults(func=cmd_tasks, _parser=p)
+
+    cache = sub.add_parser("cache", help="show or clear the embedding and pretraining cache",
+                           description=f"Embeddings and pretrained encoders are cached by identity; {CACHE_HELP}.")
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="SUBCOMMAND")
+    p = cache_sub.add_parser("info", help="where the cache is and how large each part is")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_cache, _parser=p)
+    p = cache_sub.add_parser("clear", help="remove cached embeddings and/or pretrained encoders")
+    p.add_argument("--what", choices=["all", "embeddings", "pretrained"], default="all",
+                   help="which part to remove (default all)")
+    p.set_defaults(func=cmd_cache, _parser=p)
+    for p in (parser, data, cache):  # a group without its subcommand is an error, not a help page
+        p.set_defaults(_group=p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    own = getattr(args, "_parser", None) or getattr(args, "_group", None) or parser
+    if extra:  # said by the (sub)command that got them, with its own usage, in one line
+        own.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        choices = [a for a in own._subparsers._group_actions[0].choices] if own._subparsers else []
+        own.error(f"a command is required: {', '.join(choices)}")
     if not getattr(args, "quiet", False):
         logging.basicConfig(format="benchbarcode: %(message)s", level=logging.INFO)
     try:

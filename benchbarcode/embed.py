@@ -26,6 +26,7 @@ from benchbarcode.registry import EncoderMeta
 CACHE_FORMAT = 3  # 2: keyed by EncoderMeta.identity(); 3: canonical.digest
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
 _LABEL_ARRAYS = ("processid", "genus", "species")
+_OPTIONAL_ARRAYS = ("split",)
 log = logging.getLogger(__name__)
 
 
@@ -165,7 +166,7 @@ def write_embeddings_npz(path: str | os.PathLike, embeddings: np.ndarray, table:
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     if embeddings.ndim != 2 or embeddings.shape[0] != len(table):
         raise ValueError(f"embeddings of shape {embeddings.shape} for a table of {len(table)} rows")
-    labels = {name: _string_array(table[name]) for name in _LABEL_ARRAYS}
+    labels = {name: _string_array(table[name]) for name in (*_LABEL_ARRAYS, *_OPTIONAL_ARRAYS) if name in table}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, embeddings=embeddings, **labels)
 
@@ -180,7 +181,8 @@ def read_embeddings_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             missing = [n for n in ("embeddings", *_LABEL_ARRAYS) if n not in npz.files]
             if missing:
                 raise UserError(f"{path}: array {missing[0]!r} missing (not written by benchbarcode embed?)")
-            out = {name: npz[name] for name in ("embeddings", *_LABEL_ARRAYS)}
+            out = {name: npz[name] for name in ("embeddings", *_LABEL_ARRAYS, *_OPTIONAL_ARRAYS)
+                   if name in npz.files}
     except UserError:
         raise
     except Exception as exc:
@@ -190,9 +192,45 @@ def read_embeddings_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise UserError(f"{path}: array 'embeddings': expected float32 [N, D], found {emb.dtype} {emb.shape}")
     if not np.isfinite(emb).all():
         raise UserError(f"{path}: array 'embeddings': holds NaN or infinite values")
-    for name in _LABEL_ARRAYS:
+    for name in (n for n in (*_LABEL_ARRAYS, *_OPTIONAL_ARRAYS) if n in out):
         arr = out[name]
         if arr.dtype.kind != "U" or arr.shape != (emb.shape[0],):
             raise UserError(f"{path}: array {name!r}: expected {emb.shape[0]} strings, "
                             f"found {arr.dtype} {arr.shape}")
     return out
+
+
+# ----------------------------------------------------------------------------- the cache as a whole
+_PARTS = ("embeddings", "pretrained")
+
+
+def cache_info() -> dict:
+    """Where the cache is (and what set it), and the entries and bytes of each part."""
+    root = cache_root()
+    set_by = ("$BENCHBARCODE_CACHE" if os.environ.get("BENCHBARCODE_CACHE")
+              else "$XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "default")
+    parts = {}
+    for part in _PARTS:
+        files = [p for p in (root / part).rglob("*") if p.is_file()] if (root / part).is_dir() else []
+        entries = (len([f for f in files if f.suffix == ".npz"]) if part == "embeddings"
+                   else len([d for d in (root / part).iterdir() if d.is_dir()]) if (root / part).is_dir() else 0)
+        parts[part] = {"entries": entries, "bytes": sum(f.stat().st_size for f in files)}
+    return {"root": str(root), "set_by": set_by, "parts": parts}
+
+
+def clear_cache(what: str = "all") -> dict:
+    """Remove the cached embeddings and/or pretrained encoders (never anything else under the root)."""
+    import shutil
+
+    root = cache_root()
+    files = nbytes = 0
+    for part in (_PARTS if what == "all" else (what,)):
+        if part not in _PARTS:
+            raise UserError(f"cache clear --what {what}: expected all, {', '.join(_PARTS)}")
+        folder = root / part
+        if folder.is_dir():
+            found = [p for p in folder.rglob("*") if p.is_file()]
+            files += len(found)
+            nbytes += sum(p.stat().st_size for p in found)
+            shutil.rmtree(folder)
+    return {"root": str(root), "files": files, "bytes": nbytes}

@@ -38,3 +38,43 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> None:
 
 def write_json_atomic(target: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` if it is, or can become, a writable directory; else a UserError naming ``flag``.
+
+    Called before any work, so that a bad output path fails at once; creates nothing.
+    """
+    from benchbarcode.errors import UserError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{flag} {p}: is a file, not a directory")
+    base = _nearest_existing(p)
+    if not base.is_dir():
+        raise UserError(f"{flag} {p}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {p}: {base} is not writable")
+    return p
+
+
+def check_output_file(path: str | os.PathLike, flag: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` if a file can be written there (with one of ``suffixes`` when given); else a
+    UserError naming ``flag``. Creates nothing."""
+    from benchbarcode.errors import UserError
+
+    p = Path(path)
+    if suffixes and not str(p).lower().endswith(suffixes):
+        raise UserError(f"{flag} {p}: expected a file name ending in {' or '.join(suffixes)}")
+    if p.is_dir():
+        raise UserError(f"{flag} {p}: is a directory, not a file")
+    check_output_dir(p.parent, f"{flag} {p}: its folder")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UserError(f"{flag} {p}: is not writable")
+    return p

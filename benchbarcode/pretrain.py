@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import platform
@@ -35,6 +36,8 @@ from benchbarcode.models.objectives import build_model
 from benchbarcode.models.presets import Preset
 from benchbarcode.runtime import limit_heap_fragmentation, resolve_device
 from benchbarcode.tokenizers import KmerTokenizer
+
+log = logging.getLogger("benchbarcode")
 
 
 def one_cycle_lr(step: int, preset: Preset) -> float:
@@ -154,12 +157,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
                         f"{dist.world} processes")
     config = {"objective": objective, "encoder": encoder_name or objective, "preset": preset_name,
               "recipe": preset.to_dict(), "seed": seed, "world_size": dist.world}
-    existing = checkpoints.resumable_state(out)
-    if checkpoints.is_complete(out) and not overwrite:
-        raise UserError(f"{out}: already holds a pretrained encoder; pass --overwrite to replace it")
-    if existing is not None and not (resume or overwrite):
-        raise UserError(f"{out}: holds an unfinished run (step {existing['step']}); pass --resume "
-                        "to continue it or --overwrite to start clean")
+    existing = checkpoints.check_target(out, resume=resume, overwrite=overwrite)
     if overwrite:
         if dist.main:
             checkpoints.clear(out)
@@ -181,6 +179,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
              "train_seconds": 0.0}
     if existing is not None:
         state = checkpoints.load_resumable(out, model, optimizer, device)
+        log.info("resuming %s in %s from step %d of %d", objective, out, state["step"], preset.steps)
     ddp_model = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -76,8 +76,9 @@ class Registry(Generic[E]):
         if name not in self._entries:
             self._load_plugins()
         if name not in self._entries:
-            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.4)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            known = sorted(getattr(entry, "display", n) for n, entry in self._entries.items())
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
             raise UserError(f"unknown {self.kind} {name!r}{hint} (see: benchbarcode {self.kind}s)")
         return self._entries[name]
 
@@ -229,6 +230,11 @@ class EncoderEntry:
     @property
     def description(self) -> str:
         return self.meta.description
+
+    @property
+    def display(self) -> str:
+        """The name as a user types it (``hf:MODEL`` for an encoder taking an argument)."""
+        return self.name + (f":{self.argument.upper()}" if self.argument else "")
 
     def default_parameters(self) -> int | None:
         return self.parameters() if self.parameters else self.meta.parameters

@@ -83,9 +83,9 @@ def select_tasks(names: list[str] | None) -> list[Task]:
 
 
 # ----------------------------------------------------------------------------- encoders
-def _create(entry: EncoderEntry, options: dict) -> Encoder:
-    """Call the factory with ``options``; ``device`` is dropped for a factory that does not take it
-    (a third-party encoder may manage its own device), any other unknown option is an error."""
+def _accepted(entry: EncoderEntry, options: dict) -> dict:
+    """``options`` as the factory takes them: ``device`` is dropped for a factory that does not
+    take it (a third-party encoder may manage its own device); any other unknown option is an error."""
     params = inspect.signature(entry.factory).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         if "device" not in params:
@@ -93,7 +93,20 @@ def _create(entry: EncoderEntry, options: dict) -> Encoder:
         unknown = sorted(set(options) - set(params))
         if unknown:
             raise UserError(f"encoder {entry.name!r} does not take option(s) {', '.join(unknown)}")
-    return entry.create(**options)
+    return options
+
+
+def _create(entry: EncoderEntry, options: dict) -> Encoder:
+    return entry.create(**_accepted(entry, options))
+
+
+def check_encoder_options(opts: RunOptions) -> None:
+    """The encoder exists and takes the given options (checked before any work)."""
+    entry = get_encoder(opts.encoder)
+    options = dict(opts.encoder_options)
+    if opts.checkpoint is not None:
+        options["checkpoint"] = opts.checkpoint
+    _accepted(entry, options)
 
 
 def caches(opts: RunOptions) -> Path:
@@ -171,22 +184,24 @@ def run_id_for(meta: EncoderMeta, ds: BarcodeDataset, opts: RunOptions) -> str:
 
 
 # ----------------------------------------------------------------------------- data
-def evaluation_split(ds: BarcodeDataset, split: str, limit: int | None, seed: int) -> pd.DataFrame:
-    """The rows of ``split`` (a seeded random subset of at most ``limit``, in table order)."""
-    table = ds.split(split)
+def evaluation_split(ds: BarcodeDataset, split: str | None, limit: int | None, seed: int) -> pd.DataFrame:
+    """The rows of ``split`` (every record for None; a seeded random subset of at most ``limit``,
+    in table order)."""
+    table = ds.table.reset_index(drop=True) if split is None else ds.split(split)
     if limit is not None and len(table) > limit:
         rows = np.sort(np.random.default_rng([seed, limit]).choice(len(table), limit, replace=False))
         table = table.iloc[rows].reset_index(drop=True)
     return table
 
 
-def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str, opts: RunOptions
+def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str | None, opts: RunOptions
                 ) -> tuple[pd.DataFrame, np.ndarray, str]:
     """The rows of ``split`` (see :func:`evaluation_split`), their embeddings, and the cache state
     ("hit", "miss" or "off"); the cache key names the limit and seed when a subset is taken."""
     table = evaluation_split(ds, split, opts.limit, opts.seed)
     cache = EmbeddingCache(caches(opts) / "embeddings") if opts.use_cache else None
-    label = split if opts.limit is None else f"{split}@limit={opts.limit},seed={opts.seed}"
+    name = "all records" if split is None else split
+    label = name if opts.limit is None else f"{name}@limit={opts.limit},seed={opts.seed}"
     vectors, hit = embed_sequences(encoder, table["sequence"].tolist(),
                                    parts=cache_key_parts(encoder.meta, ds.content_hash(), label),
                                    cache=cache, batch_size=opts.batch_size, progress=opts.progress)
@@ -200,12 +215,41 @@ def label_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- the run
+def _already_done(opts: RunOptions, ds: BarcodeDataset, tasks: list[Task], device: str) -> RunReport | None:
+    """The report of a finished run of an in-house encoder that would be pretrained first: when
+    every requested result exists (same pretraining, data, seed and limit), nothing is pretrained
+    again just to find the results there."""
+    entry = get_encoder(opts.encoder)
+    if opts.overwrite or opts.checkpoint is not None or not entry.meta.pretrainable:
+        return None
+    pretrained = pretrained_directory(entry, opts.preset, pretraining_recipe(entry, opts), opts.seed, ds,
+                                      device, caches(opts))
+    if checkpoints.is_complete(pretrained):  # loading it is cheap: the normal path
+        return None
+    for run_dir in sorted((Path(opts.results_dir) / safe_name(entry.name)).glob("*")):
+        paths = {t.meta.name: run_dir / f"{t.meta.name}.json" for t in tasks}
+        if not all(p.is_file() for p in paths.values()):
+            continue
+        found = {name: read_result(p) for name, p in paths.items()}
+        first = next(iter(found.values()))
+        if (Path(first["encoder"]["checkpoint"].get("path", "")).name == pretrained.name
+                and first["data"]["content_hash"] == ds.content_hash()
+                and first["seeds"].get("run") == opts.seed and first["data"].get("limit") == opts.limit):
+            outcomes = [TaskOutcome(name, "existing", found[name], paths[name]) for name in paths]
+            return RunReport(first["run_id"], first["encoder"], run_dir, outcomes,
+                             {"pretrain": 0.0, "embed": 0.0}, first["data"])
+    return None
+
+
 def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
     """Run ``opts.tasks`` for ``opts.encoder`` on ``ds``; write one result file per task."""
     tasks = select_tasks(opts.tasks)
     if opts.limit is not None and opts.limit < 2:
         raise UserError("--limit must be >= 2")
     device = resolve_device(opts.device)
+    done = _already_done(opts, ds, tasks, device)
+    if done is not None:
+        return done
     encoder, pretrain_s = load_encoder(opts, ds, device)
     run_id = run_id_for(encoder.meta, ds, opts)
     directory = Path(opts.results_dir) / safe_name(encoder.meta.name) / run_id

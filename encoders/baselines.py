@@ -65,10 +65,10 @@ def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, 
     from benchbarcode.models import build_model
     from benchbarcode.models.presets import get_preset
 
+    names = [e.name for e in list_encoders(plugins=False) if e.meta.pretrainable]
+    if like not in names:
+        raise UserError(f"random: like={like!r} is not an in-house encoder (expected one of {', '.join(names)})")
     entry = get_encoder(like)
-    if not entry.meta.pretrainable:
-        names = ", ".join(e.name for e in list_encoders(plugins=False) if e.meta.pretrainable)
-        raise UserError(f"random like={like!r}: expected an in-house encoder ({names})")
     sizes = {"k": k, "max_len": max_len, "layers": layers, "heads": heads, "hidden": hidden,
              "intermediate": intermediate}
     sizes = {name: value for name, value in sizes.items() if value is not None}

@@ -114,13 +114,15 @@ def test_in_house_encoder_is_pretrained_once_and_budget_recorded(tmp_path, ds, m
         for o in presets.PRESETS}
     monkeypatch.setattr(presets, "PRESETS", fast)
     calls = []
-    real = run_module.pretrained_directory
+    import benchbarcode.pretrain as pretrain_module
+
+    real = pretrain_module.pretrain
 
     def spy(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(run_module, "pretrained_directory", spy)
+    monkeypatch.setattr(pretrain_module, "pretrain", spy)
     o = opts(tmp_path, encoder="mae", encoder_options={}, preset="unit", tasks=["open-world"])
     first = run_benchmark(o, ds)
     result = first.outcomes[0].result
@@ -130,7 +132,7 @@ def test_in_house_encoder_is_pretrained_once_and_budget_recorded(tmp_path, ds, m
     assert len(pretrained) == 1 and (pretrained[0] / "benchbarcode.json").is_file()
     second = run_benchmark(RunOptions(**{**o.__dict__, "overwrite": True}), ds)
     assert second.outcomes[0].result["timings_s"]["pretrain"] == 0  # reused, not retrained
-    assert second.run_id == first.run_id and len(calls) == 2
+    assert second.run_id == first.run_id and len(calls) == 1  # pretrained once
 
 
 def test_open_world_equals_independent_1nn_on_embed_outputs(tmp_path, ds):
@@ -213,3 +215,22 @@ def test_seeds_with_control_print_the_paired_difference(tmp_path, monkeypatch, c
     assert len(learned) == 2 and read_result(learned[0])["encoder"]["budget"]["steps"] == 2
     assert main(["run", "--encoder", "kmer", "--with-control", "--data", DATA, "--results-dir", str(results)]) == 2
     assert "declares no control" in capsys.readouterr().err
+
+
+def test_existing_results_are_not_pretrained_for_again(tmp_path, ds, monkeypatch):
+    """Every requested result exists but the pretraining cache is gone: nothing is pretrained."""
+    fast = {o: {**presets.PRESETS[o], "unit": presets.get_preset(o, "tiny").with_overrides(
+        steps=2, layers=1, hidden=32, heads=2, intermediate=64, batch_size=8, warmup_steps=1)}
+        for o in presets.PRESETS}
+    monkeypatch.setattr(presets, "PRESETS", fast)
+    o = opts(tmp_path, encoder="mae", encoder_options={}, preset="unit", tasks=["open-world"])
+    first = run_benchmark(o, ds)
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache")
+    import benchbarcode.pretrain as pretrain_module
+
+    monkeypatch.setattr(pretrain_module, "pretrain", lambda *a, **k: pytest.fail("pretrained again"))
+    again = run_benchmark(o, ds)
+    assert [x.status for x in again.outcomes] == ["existing"] and again.run_id == first.run_id
+    assert again.outcomes[0].result == first.outcomes[0].result

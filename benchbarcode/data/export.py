@@ -9,7 +9,10 @@ import pandas as pd
 
 from benchbarcode.data.dataset import BarcodeDataset
 from benchbarcode.data.readers import BIOSCAN5M_COLUMNS, RANKS
+from benchbarcode.errors import UserError
 from benchbarcode.fileio import atomic_path
+
+SUFFIXES = (".csv", ".csv.gz")  # what export writes (CSV, gzip-compressed for .gz)
 
 # Source columns (BOLD names included) that carry a BIOSCAN-5M field of the same meaning.
 _EXTRA_SOURCES = {
@@ -47,6 +50,8 @@ def to_bioscan5m_frame(ds: BarcodeDataset) -> pd.DataFrame:
 def export_bioscan5m(ds: BarcodeDataset, path: str | Path) -> Path:
     """Write ``ds`` as a BIOSCAN-5M metadata CSV (gzip when the name ends in .gz), atomically."""
     path = Path(path)
+    if not str(path).lower().endswith(SUFFIXES):
+        raise UserError(f"--out {path}: expected a file name ending in {' or '.join(SUFFIXES)}")
     frame = to_bioscan5m_frame(ds)
     with atomic_path(path) as tmp:
         if path.suffix == ".gz":
