@@ -26,13 +26,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="sim", metavar="SOURCE",
                    help="sim (default), sim:SIZE, sim:SIZE:SEED, bioscan5m:DIR, or a file "
                         "(BIOSCAN-5M CSV/TSV, BOLD v3 or v4 TSV, FASTA; .gz is fine)")
     p.add_argument("--split-seed", type=int, default=0, metavar="S",
                    help="seed for derived splits (sources without a split column); default 0")
-    p.add_argument("--max-length", type=int, default=660, metavar="NT",
+    p.add_argument("--max-length", type=_positive, default=660, metavar="NT",
                    help="truncate sequences to NT nucleotides (default 660)")
     p.add_argument("--on-bad", choices=["error", "skip"], default="error",
                    help="invalid sequence characters: stop with an error (default) or drop and count")
@@ -43,8 +54,6 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 def _load(args):
     from benchbarcode.data import load_barcodes
 
-    if args.max_length < 1:
-        raise UserError("--max-length must be >= 1")
     return load_barcodes(args.data, seed=args.split_seed, max_length=args.max_length,
                          on_bad=args.on_bad, download=args.download)
 
@@ -358,6 +367,11 @@ def _check_run(opts, args) -> None:
 
     select_tasks(opts.tasks)
     check_encoder_options(opts)
+    if getattr(args, "with_control", False):
+        from benchbarcode.registry import get_encoder
+
+        if get_encoder(opts.encoder).meta.control is None:
+            raise UserError(f"--with-control: encoder {opts.encoder!r} declares no control")
     if getattr(args, "results_dir", None) is not None:
         check_output_dir(opts.results_dir, "--results-dir")
     if opts.use_cache:
