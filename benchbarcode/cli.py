@@ -224,7 +224,9 @@ def _run_options(args, tasks=None):
 
 
 def _fmt(value: float, std: float | None = None) -> str:
-    return f"{value:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+    from benchbarcode.leaderboard import number
+
+    return number(value) + (f" ± {number(std)}" if std is not None else "")
 
 
 def score_table(report) -> str:
@@ -284,6 +286,7 @@ def _main_values(report) -> dict:
 def seeds_table(runs) -> str:
     """One row per task over seeds: the encoder's mean ± std (n), and with controls the control's
     and the paired difference with its interval (:mod:`benchbarcode.stats`)."""
+    from benchbarcode.leaderboard import number
     from benchbarcode.stats import excludes_zero, mean_std, paired_difference
     from benchbarcode.tasks import canonical_order
 
@@ -296,8 +299,7 @@ def seeds_table(runs) -> str:
         values = [v[task] for v in by_role.get(role, {}).values() if task in v]
         if not values:
             return "-"
-        mean, std = mean_std(values)
-        return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "") + f" (n={len(values)})"
+        return _fmt(*mean_std(values)) + f" (n={len(values)})"
 
     rows = []
     for task in tasks:
@@ -305,9 +307,9 @@ def seeds_table(runs) -> str:
         if "control" in by_role:
             diff = paired_difference(*({s: v[task] for s, v in by_role[role].items() if task in v}
                                        for role in ("encoder", "control")))
-            text = "-" if diff is None else f"{diff['mean']:+.4f}" + (
-                f" [{diff['low']:+.4f}, {diff['high']:+.4f}]{' *' if excludes_zero(diff) else ''}"
-                if diff["low"] is not None else " (one seed: no interval)")
+            text = "-" if diff is None else number(diff["mean"], sign=True) + (
+                f" [{number(diff['low'], sign=True)}, {number(diff['high'], sign=True)}]"
+                f"{' *' if excludes_zero(diff) else ''}" if diff["low"] is not None else " (one seed: no interval)")
             row += [cell("control", task), text]
         rows.append(row)
     headers = ["task (main score)", "encoder, mean ± std over seeds"]

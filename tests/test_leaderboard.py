@@ -207,3 +207,52 @@ def test_committed_board_regenerates_byte_for_byte(tmp_path):
             out = tmp_path / f"{results.name}-{name}"
             assert main(["leaderboard", "--results-dir", str(results), "--format", fmt, "--out", str(out)]) == 0
             assert out.read_text() == (BOARD / name).read_text(), f"{name} from {results} differs"
+
+
+@pytest.mark.skipif(not (BOARD / "LEADERBOARD.md").is_file(), reason="no committed reference board")
+def test_readme_shows_the_committed_sim_table():
+    """The README's measured table is the board's sim table, not a hand-written copy."""
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("<!-- leaderboard:sim -->")[1].split("<!-- /leaderboard:sim -->")[0]
+    board = (BOARD / "LEADERBOARD.md").read_text()
+    section = board.split("\n## sim:")[1].split("\n## ")[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert [line for line in shown.splitlines() if line.startswith("|")] == table
+
+
+@pytest.mark.skipif(not (BOARD / "LEADERBOARD.md").is_file(), reason="no committed reference board")
+def test_committed_numbers_are_the_means_of_their_files():
+    """Each cell of the committed board, recomputed from the result files without the leaderboard
+    code: the mean (and sample std) of the main scores of that encoder's runs over seeds."""
+    results = load_results(BOARD / "results")
+    text = (BOARD / "LEADERBOARD.md").read_text()
+    checked = 0
+    for section in text.split("\n## ")[1:]:
+        data_hash = section.split("content hash ")[1][:12]
+        lines = [line for line in section.splitlines() if line.startswith("| ")]
+        header = [c.strip() for c in lines[0].strip("|").split("|")]
+        for line in lines[1:]:
+            cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+            label = cells["encoder"].split(" (incomplete")[0]
+            for column, cell in cells.items():
+                task = column.split(" (")[0]
+                if cell in ("-", "too few records") or task not in SCORES_TASKS:
+                    continue
+                values = [r["main_value"] for r in results if r["data"]["content_hash"].startswith(data_hash)
+                          and r["task"]["name"] == task and _label(r["encoder"]) == label
+                          and r["main_value"] is not None]
+                mean = statistics.fmean(values)
+                text_mean = cell.split(" ± ")[0].split(" (")[0]
+                assert text_mean == f"{mean:.4f}", (label, task, cell, values)
+                if len(values) > 1:
+                    assert cell.split(" ± ")[1].split(" (")[0] == f"{statistics.stdev(values):.4f}"
+                checked += 1
+    assert checked >= 20
+
+
+SCORES_TASKS = ("closed-world", "open-world", "unseen-species", "clustering", "bin-reconstruction")
+
+
+def _label(meta: dict) -> str:
+    options = {k: v for k, v in (meta.get("options") or {}).items() if k != "seed"}
+    return meta["name"] + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
