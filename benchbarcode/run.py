@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -93,7 +94,39 @@ def _accepted(entry: EncoderEntry, options: dict) -> dict:
         unknown = sorted(set(options) - set(params))
         if unknown:
             raise UserError(f"encoder {entry.name!r} does not take option(s) {', '.join(unknown)}")
+    for name, value in options.items():
+        if name in params and not _fits(params[name].annotation, value):
+            shown = value if isinstance(value, str) else json.dumps(value)
+            raise UserError(f"encoder {entry.name!r} option {name}={shown}: expected "
+                            f"{_EXPECTED[_base(params[name].annotation)]}")
     return options
+
+
+# What the option annotations of a factory promise; a value of another kind is refused before any
+# work. Annotations are strings (``from __future__ import annotations``); others are not checked.
+_EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+
+
+def _base(annotation) -> str | None:
+    """``'int | None'`` -> ``'int'``; ``None`` for annotations this check does not read."""
+    if not isinstance(annotation, str):
+        annotation = getattr(annotation, "__name__", None)
+        if annotation is None:
+            return None
+    kinds = [part.strip() for part in annotation.split("|") if part.strip() != "None"]
+    return kinds[0] if len(kinds) == 1 and kinds[0] in _EXPECTED else None
+
+
+def _fits(annotation, value) -> bool:
+    kind = _base(annotation)
+    if kind is None or value is None:
+        return True
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return {"int": isinstance(value, int), "float": isinstance(value, (int, float)),
+            "str": isinstance(value, (str, int, float))}[kind]
 
 
 def _create(entry: EncoderEntry, options: dict) -> Encoder:

@@ -59,12 +59,6 @@ def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, 
     override the preset's architecture (``Preset.with_overrides``), so that a run pretrained with
     such overrides has its control; they are then part of the checkpoint record.
     """
-    import torch
-
-    from benchbarcode.encoders.inhouse import TransformerEncoder
-    from benchbarcode.models import build_model
-    from benchbarcode.models.presets import get_preset
-
     names = [e.name for e in list_encoders(plugins=False) if e.meta.pretrainable]
     if like not in names:
         raise UserError(f"random: like={like!r} is not an in-house encoder (expected one of {', '.join(names)})")
@@ -75,6 +69,12 @@ def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, 
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"random {name}={value!r}: expected a positive integer")
+    import torch  # slow imports: after the cheap checks
+
+    from benchbarcode.encoders.inhouse import TransformerEncoder
+    from benchbarcode.models import build_model
+    from benchbarcode.models.presets import get_preset
+
     objective = entry.meta.objective
     p = get_preset(objective, preset).with_overrides(**sizes)
     torch.manual_seed(seed)

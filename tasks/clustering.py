@@ -14,8 +14,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import HDBSCAN, AgglomerativeClustering
-from sklearn.metrics import adjusted_mutual_info_score
 
 from benchbarcode.registry import Task, TaskMeta, register_task
 
@@ -106,6 +104,9 @@ class ClusteringTask(Task):
         reason = too_few(len(y), n_classes)
         if reason:
             return {"unscored": reason, "scores": {}, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
+        from sklearn.cluster import HDBSCAN, AgglomerativeClustering  # slow imports: on use only
+        from sklearn.metrics import adjusted_mutual_info_score
+
         reduced = reduce(x, seed)
         ward = AgglomerativeClustering(n_clusters=n_classes, linkage="ward").fit_predict(reduced)
         density = HDBSCAN(min_cluster_size=MIN_CLUSTER_SIZE, min_samples=min(MIN_CLUSTER_SIZE, len(y)),

@@ -16,10 +16,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from tqdm.auto import tqdm
 
 from benchbarcode.errors import UserError
 from benchbarcode.registry import Task, TaskMeta, register_task
@@ -31,97 +27,6 @@ MIN_STEPS_PER_EPOCH = 16
 MAX_EPOCHS = 30
 PATIENCE = 3  # epochs without a strictly better val accuracy (any weight decay) before stopping
 REPEATS = 3
-EVAL_BATCH = 8192
-
-
-DENORMAL_FLOOR = 1e-30  # softmax probabilities below this count as 0 in the gradient
-
-
-class _CrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy whose gradient treats probabilities below :data:`DENORMAL_FLOOR` as 0.
-
-    Once the probe fits, most of the thousand-odd softmax probabilities of a row fall below
-    float32's normal range (about 1e-38); x86 arithmetic on such denormals is many times slower,
-    and the weight-gradient product then dominates. Measured on 62k x 4,096 standardised k-mer
-    features, 1,023 species, 2 CPU threads: 0.64 s per minibatch step with
-    ``F.cross_entropy`` vs 0.11 s with this. Values below 1e-30 change no gradient entry that
-    float32 can resolve next to the others.
-    """
-
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(logits, dim=1)
-        p = logp.exp()
-        ctx.save_for_backward(torch.where(p < DENORMAL_FLOOR, torch.zeros_like(p), p), target)
-        return -logp.gather(1, target[:, None]).mean()
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
-        p, target = ctx.saved_tensors
-        grad = p.clone()
-        grad[torch.arange(target.shape[0], device=grad.device), target] -= 1.0
-        return grad * (grad_output / target.shape[0]), None
-
-
-def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return _CrossEntropy.apply(logits, target)
-
-
-def _predict(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Class indices predicted for ``x``, computed in batches to bound memory."""
-    return torch.cat([(x[i:i + EVAL_BATCH] @ weight.T + bias).argmax(dim=1)
-                      for i in range(0, x.shape[0], EVAL_BATCH)])
-
-
-def train_probe(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
-                n_classes: int, seed: int, progress: bool = False) -> dict:
-    """Train one softmax regression per weight decay in :data:`WEIGHT_DECAYS`; select on val.
-
-    ``x``/``val_x`` are standardised float32 features and ``y``/``val_y`` int64 class indices,
-    all on the same device. Initialisation (uniform in +-1/sqrt(D), bias 0) and minibatch
-    order come from a CPU ``torch.Generator`` seeded with ``seed``. Minibatches hold
-    :data:`BATCH_SIZE` rows, fewer for small training sets so that an epoch has at least
-    :data:`MIN_STEPS_PER_EPOCH` steps. Training stops after :data:`MAX_EPOCHS`, or after
-    :data:`PATIENCE` epochs without a strictly better val accuracy. Returns the selected
-    ``weight``, ``bias``, ``weight_decay``, ``epoch`` (1-based) and ``val_accuracy``; ties in
-    val accuracy go to the later epoch, then the larger weight decay (the more trained, the more
-    regularised model).
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    dim, dev = x.shape[1], x.device
-    bound = 1.0 / dim ** 0.5
-    models = []  # (weight, bias) per weight decay; own init keeps torch's global RNG untouched
-    for _ in WEIGHT_DECAYS:
-        weight = torch.empty(n_classes, dim).uniform_(-bound, bound, generator=gen)
-        models.append((torch.nn.Parameter(weight.to(dev)),
-                       torch.nn.Parameter(torch.zeros(n_classes, device=dev))))
-    optimiser = torch.optim.AdamW(
-        [{"params": list(m), "weight_decay": wd} for m, wd in zip(models, WEIGHT_DECAYS)],
-        lr=LEARNING_RATE)
-    batch = max(1, min(BATCH_SIZE, x.shape[0] // MIN_STEPS_PER_EPOCH))
-    best = {"val_accuracy": -1.0}
-    stale = 0
-    for epoch in tqdm(range(1, MAX_EPOCHS + 1), desc=f"probe seed {seed}", disable=not progress):
-        order = torch.randperm(x.shape[0], generator=gen).to(dev)
-        for start in range(0, x.shape[0], batch):
-            idx = order[start:start + batch]
-            xb, yb = x[idx], y[idx]
-            loss = sum(cross_entropy(F.linear(xb, w, b), yb) for w, b in models)  # disjoint
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-        stale += 1
-        with torch.no_grad():
-            for (weight, bias), wd in zip(models, WEIGHT_DECAYS):
-                acc = (_predict(weight, bias, val_x) == val_y).float().mean().item()
-                if acc > best["val_accuracy"]:
-                    stale = 0
-                if acc >= best["val_accuracy"]:
-                    best = {"val_accuracy": acc, "weight_decay": wd, "epoch": epoch,
-                            "weight": weight.detach().clone(), "bias": bias.detach().clone()}
-        if stale >= PATIENCE:
-            break
-    return best
 
 
 @register_task
@@ -155,6 +60,11 @@ class ClosedWorldTask(Task):
 
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
                  seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
+        import torch  # slow imports: on use only
+        from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+        from benchbarcode.probe import predict, train_probe
+
         data = {split: self.labelled(embeddings, labels, split) for split in self.meta.splits}
         train_x, train_y, _ = data["train"]
         classes, train_idx = np.unique(train_y, return_inverse=True)
@@ -167,7 +77,7 @@ class ClosedWorldTask(Task):
         mean_t = torch.as_tensor(mean, dtype=torch.float32, device=dev)
         std_t = torch.as_tensor(std, dtype=torch.float32, device=dev)
 
-        def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        def tensors(x: np.ndarray, y: np.ndarray) -> tuple:
             return ((torch.as_tensor(x).to(dev) - mean_t) / std_t,
                     torch.as_tensor(y, dtype=torch.long, device=dev))
 
@@ -190,9 +100,12 @@ class ClosedWorldTask(Task):
         runs, selected = [], {"weight_decay": [], "epoch": [], "val_accuracy": []}
         seeds = [int(seed) + i for i in range(REPEATS)]
         for s in seeds:
-            best = train_probe(*scored["train"], *scored["val"], len(classes), s, progress)
+            best = train_probe(*scored["train"], *scored["val"], len(classes), s,
+                               weight_decays=WEIGHT_DECAYS, learning_rate=LEARNING_RATE,
+                               batch_size=BATCH_SIZE, min_steps_per_epoch=MIN_STEPS_PER_EPOCH,
+                               max_epochs=MAX_EPOCHS, patience=PATIENCE, progress=progress)
             with torch.no_grad():
-                pred = _predict(best["weight"], best["bias"], scored["test"][0]).cpu().numpy()
+                pred = predict(best["weight"], best["bias"], scored["test"][0]).cpu().numpy()
             with warnings.catch_warnings():  # predicted species absent from test are expected
                 warnings.simplefilter("ignore", UserWarning)
                 runs.append({"accuracy": accuracy_score(test_y, pred),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,7 +85,10 @@ CASES = {
     "pretrain: gpt --loss-on": (["pretrain", "--encoder", "gpt", "--out", "o", "--loss-on", "all"], "--loss-on", False),
     "run: --results-dir a file": (["run", "--encoder", "kmer", "--results-dir", "afile"], "--results-dir afile", False),
     "run: no such checkpoint": (["run", "--encoder", "mae", "--checkpoint", "nosuchdir"], "nosuchdir", True),
-    "run: k=abc": (["run", "--encoder", "kmer", "--encoder-option", "k=abc"], "'abc'", True),
+    "run: k=abc": (["run", "--encoder", "kmer", "--encoder-option", "k=abc"], "k=abc", False),
+    "run: k=true": (["run", "--encoder", "kmer", "--encoder-option", "k=true"], "k=true", False),
+    "run: seed=x": (["run", "--encoder", "random", "--encoder-option", "seed=x"], "seed=x", False),
+    "run: k=9": (["run", "--encoder", "kmer", "--encoder-option", "k=9"], "9", True),
     "run: like=foo": (["run", "--encoder", "random", "--encoder-option", "like=foo"], "like='foo'", True),
     "run: option not taken": (["run", "--encoder", "kmer", "--encoder-option", "kk=4"], "kk", False),
     "run: unknown task": (["run", "--encoder", "kmer", "--tasks", "nosuchtask"], "nosuchtask", False),
@@ -201,3 +206,14 @@ def test_resuming_says_from_which_step(place, capsys, caplog):
         pretrain("mae", preset, corpus, place / "run", progress=False, checkpoint_every=1, on_step=stop)
     pretrain("mae", preset, corpus, place / "run", progress=False, resume=True)
     assert "from step 2 of 4" in caplog.text
+
+
+def test_names_and_help_never_import_torch_or_scikit_learn():
+    """Listing encoders and tasks (what every argument check and help text needs) stays light:
+    torch and scikit-learn cost seconds to import and load only when a task or encoder works."""
+    code = ("import sys; from benchbarcode.registry import list_encoders, list_tasks; "
+            "list_encoders(plugins=False); list_tasks(); "
+            "heavy = sorted(m for m in ('torch', 'sklearn', 'transformers', 'umap') if m in sys.modules); "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

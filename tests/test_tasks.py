@@ -16,7 +16,8 @@ from benchbarcode import registry
 from benchbarcode.errors import UserError
 from benchbarcode.tasks import summary_score
 from benchbarcode.tasks.clustering import N_COMPONENTS
-from benchbarcode.tasks.knn import OpenWorldTask, nearest_keys
+from benchbarcode.neighbours import nearest_keys
+from benchbarcode.tasks.knn import OpenWorldTask
 from benchbarcode.tasks.linear_probe import WEIGHT_DECAYS
 
 torch.set_num_threads(1)  # tiny problems; as in test_models.py
@@ -393,7 +394,7 @@ def test_summary_score_is_the_harmonic_mean():
 
 
 def test_probe_cross_entropy_matches_torch_and_zeroes_only_denormal_probabilities():
-    from benchbarcode.tasks.linear_probe import cross_entropy
+    from benchbarcode.probe import cross_entropy
 
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(16, 40, generator=gen, dtype=torch.float64).float()
