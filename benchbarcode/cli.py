@@ -667,6 +667,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:  # the machine refused (disk full, permissions changed mid-run): one line
+        if exc.filename is None:
+            raise
+        print(f"benchbarcode: error: {exc.filename}: {exc.strerror or exc}; finished work is kept",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

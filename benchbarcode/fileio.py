@@ -59,9 +59,19 @@ def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
     base = _nearest_existing(p)
     if not base.is_dir():
         raise UserError(f"{flag} {p}: {base} is a file, not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
+    if not _can_create_in(base):
         raise UserError(f"{flag} {p}: {base} is not writable")
     return p
+
+
+def _can_create_in(directory: Path) -> bool:
+    """Whether a file can be created in ``directory``, by creating (and removing) one: permission
+    bits say nothing for root, read-only mounts or pseudo file systems such as /proc."""
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".benchbarcode-probe."):
+            return True
+    except OSError:
+        return False
 
 
 def check_output_file(path: str | os.PathLike, flag: str, suffixes: tuple[str, ...] = ()) -> Path:

@@ -110,6 +110,15 @@ CASES = {
     "cache: bad --what": (["cache", "clear", "--what", "bogus"], "bogus", False),
     "cache: no subcommand": (["cache"], "a command is required", False),
 }
+if Path("/proc/self").is_dir():  # a place no one can write, root included (permission bits say yes)
+    CASES |= {
+        "run: unwritable --results-dir": (["run", "--encoder", "kmer", "--results-dir", "/proc/bb"], "/proc", False),
+        "embed: unwritable --out": (["embed", "--encoder", "kmer", "--out", "/proc/bb.npz"], "/proc", False),
+        "export: unwritable --out": (["data", "export", "--data", SIM, "--out", "/proc/bb.csv"], "/proc", False),
+        "pretrain: unwritable --out": (["pretrain", "--encoder", "mae", "--out", "/proc/bb"], "/proc", False),
+        "leaderboard: unwritable --out": (["leaderboard", "--results-dir", "results", "--out", "/proc/bb.md"],
+                                          "/proc", False),
+    }
 if not torch.cuda.is_available():
     CASES["run: --device cuda without a GPU"] = (["run", "--encoder", "kmer", "--device", "cuda",
                                                   "--data", SIM], "cuda", True)
@@ -154,6 +163,20 @@ def test_corrupt_checkpoint_weights(place, capsys):
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert str(directory) in line and "does not load" in line
     assert _files(place) == before
+
+
+def test_the_disk_refusing_midway_is_one_line(place, capsys, monkeypatch):
+    """An OSError after the up-front checks (disk full, a folder removed): one line naming the
+    file, exit 2, no traceback."""
+    from benchbarcode import run as run_module
+
+    def full(path, result):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(run_module, "write_result", full)
+    assert cli.main(["run", "--encoder", "kmer", "--data", SIM, "--tasks", "open-world", "--quiet"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "open-world.json" in line and "No space left on device" in line
 
 
 def test_a_failing_task_says_why_and_claims_no_results(place, capsys):
