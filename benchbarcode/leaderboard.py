@@ -409,6 +409,19 @@ def pareto(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i])
 
 
+def _label_heights(xs: list[float], ys: list[float], gap: float) -> list[float]:
+    """Heights for the points' labels: each at its point, moved up just enough to stay ``gap``
+    above the label below it when the two points stand within half a decade of each other."""
+    heights = list(ys)
+    placed: list[int] = []
+    for i in sorted(range(len(ys)), key=lambda i: (ys[i], xs[i])):
+        for j in placed:
+            if abs(math.log10(xs[i] / xs[j])) < 0.5 and heights[i] - heights[j] < gap:
+                heights[i] = heights[j] + gap
+        placed.append(i)
+    return heights
+
+
 def plot(tables: list[Table], path, fmt: str = "png") -> None:
     """The summary score (mean ± std over seeds) against pretraining FLOPs, one panel per table;
     encoders without pretraining stand at the left edge, labelled; the Pareto front is drawn."""
@@ -432,19 +445,24 @@ def plot(tables: list[Table], path, fmt: str = "png") -> None:
         ys = [r.metrics[SUMMARY].mean for r in rows]
         errs = [r.metrics[SUMMARY].std or 0.0 for r in rows]
         ax.errorbar(xs, ys, yerr=errs, fmt="o", color="#1f5fa8", ecolor="#8aa9cf", capsize=3)
-        for x, y, row in zip(xs, ys, rows):
-            text = row.label + ("" if _flops(row) else " (no pretraining)")
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        low = min(y - e for y, e in zip(ys, errs))
+        high = max(y + e for y, e in zip(ys, errs))
+        span = max(high - low, 0.02)
+        ax.set_ylim(low - 0.1 * span, high + 0.15 * span)  # room for the outermost labels
+        texts = [row.label + ("" if _flops(row) else " (no pretraining)") for row in rows]
+        for x, y, ty, text in zip(xs, ys, _label_heights(xs, ys, 0.06 * span), texts):
+            ax.annotate(text, (x, y), xytext=(x * 1.25, ty), textcoords="data", fontsize=8, va="center",
+                        arrowprops={"arrowstyle": "-", "color": "#999", "lw": 0.6} if ty != y else None)
         front = pareto(list(zip(xs, ys)))
         ax.plot([xs[i] for i in front], [ys[i] for i in front], "--o", color="#c0392b", lw=1, ms=13,
                 mfc="none", label="Pareto front (no other encoder has less compute and a higher score)")
         ax.set_xscale("log")
-        ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost points
+        ax.margins(x=0.12)  # room for the labels of the outermost points
         ax.axvline(edge * 3, color="#ccc", lw=0.8)
         ax.set_xlabel("pretraining compute (FLOPs, log scale; left of the line: none)")
         ax.set_ylabel("harmonic mean of closed- and open-world accuracy\n(mean ± std over seeds)")
         ax.set_title(table.title, fontsize=10)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("benchbarcode leaderboard: accuracy against pretraining compute")
     fig.tight_layout()
