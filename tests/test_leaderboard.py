@@ -201,7 +201,8 @@ def test_committed_board_regenerates_byte_for_byte(tmp_path):
         target = copy / f"e{i % 3}" / f"r{i}" / path.name
         target.parent.mkdir(parents=True)
         shutil.copy(path, target)
-    shutil.copy(BOARD / "results" / leaderboard.NOTES, copy / leaderboard.NOTES)
+    if (BOARD / "results" / leaderboard.NOTES).is_file():
+        shutil.copy(BOARD / "results" / leaderboard.NOTES, copy / leaderboard.NOTES)
     for results in (BOARD / "results", copy):
         for fmt, name in (("markdown", "LEADERBOARD.md"), ("csv", "LEADERBOARD.csv"), ("html", "LEADERBOARD.html")):
             out = tmp_path / f"{results.name}-{name}"
@@ -228,6 +229,8 @@ def test_committed_numbers_are_the_means_of_their_files():
     text = (BOARD / "LEADERBOARD.md").read_text()
     checked = 0
     for section in text.split("\n## ")[1:]:
+        if "content hash " not in section:  # the notes under the tables
+            continue
         data_hash = section.split("content hash ")[1][:12]
         lines = [line for line in section.splitlines() if line.startswith("| ")]
         header = [c.strip() for c in lines[0].strip("|").split("|")]
