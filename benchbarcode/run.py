@@ -95,10 +95,10 @@ def _accepted(entry: EncoderEntry, options: dict) -> dict:
         if unknown:
             raise UserError(f"encoder {entry.name!r} does not take option(s) {', '.join(unknown)}")
     for name, value in options.items():
-        if name in params and not _fits(params[name].annotation, value):
+        kind = _kind(params[name].annotation) if name in params else None
+        if kind is not None and value is not None and not _fits(kind, value):
             shown = value if isinstance(value, str) else json.dumps(value)
-            raise UserError(f"encoder {entry.name!r} option {name}={shown}: expected "
-                            f"{_EXPECTED[_base(params[name].annotation)]}")
+            raise UserError(f"encoder {entry.name!r} option {name}={shown}: expected {_EXPECTED[kind]}")
     return options
 
 
@@ -107,26 +107,17 @@ def _accepted(entry: EncoderEntry, options: dict) -> dict:
 _EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 
 
-def _base(annotation) -> str | None:
+def _kind(annotation) -> str | None:
     """``'int | None'`` -> ``'int'``; ``None`` for annotations this check does not read."""
-    if not isinstance(annotation, str):
-        annotation = getattr(annotation, "__name__", None)
-        if annotation is None:
-            return None
-    kinds = [part.strip() for part in annotation.split("|") if part.strip() != "None"]
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    kinds = [part.strip() for part in text.split("|") if part.strip() != "None"]
     return kinds[0] if len(kinds) == 1 and kinds[0] in _EXPECTED else None
 
 
-def _fits(annotation, value) -> bool:
-    kind = _base(annotation)
-    if kind is None or value is None:
-        return True
-    if kind == "bool":
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    return {"int": isinstance(value, int), "float": isinstance(value, (int, float)),
-            "str": isinstance(value, (str, int, float))}[kind]
+def _fits(kind: str, value) -> bool:
+    if kind == "bool" or isinstance(value, bool):
+        return kind == "bool" and isinstance(value, bool)
+    return isinstance(value, {"int": int, "float": (int, float), "str": (str, int, float)}[kind])
 
 
 def _create(entry: EncoderEntry, options: dict) -> Encoder:
