@@ -94,12 +94,16 @@ def _accepted(entry: EncoderEntry, options: dict) -> dict:
         unknown = sorted(set(options) - set(params))
         if unknown:
             raise UserError(f"encoder {entry.name!r} does not take option(s) {', '.join(unknown)}")
+    checked = {}
     for name, value in options.items():
         kind = _kind(params[name].annotation) if name in params else None
+        if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = json.dumps(value)  # `revision=123` was read as JSON: the factory wants its text
         if kind is not None and value is not None and not _fits(kind, value):
             shown = value if isinstance(value, str) else json.dumps(value)
             raise UserError(f"encoder {entry.name!r} option {name}={shown}: expected {_EXPECTED[kind]}")
-    return options
+        checked[name] = value
+    return checked
 
 
 # What the option annotations of a factory promise; a value of another kind is refused before any
@@ -117,7 +121,7 @@ def _kind(annotation) -> str | None:
 def _fits(kind: str, value) -> bool:
     if kind == "bool" or isinstance(value, bool):
         return kind == "bool" and isinstance(value, bool)
-    return isinstance(value, {"int": int, "float": (int, float), "str": (str, int, float)}[kind])
+    return isinstance(value, {"int": int, "float": (int, float), "str": str}[kind])
 
 
 def _create(entry: EncoderEntry, options: dict) -> Encoder:

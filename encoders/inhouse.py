@@ -39,6 +39,10 @@ class TransformerEncoder(Encoder):
     def __init__(self, model, tokenizer: KmerTokenizer, device: str = "cpu", pooling: str = "mean",
                  *, objective: str | None = None, checkpoint: dict | None = None,
                  budget: dict | None = None, loader: dict | None = None):
+        from benchbarcode.models.pooling import POOLINGS
+
+        if pooling not in POOLINGS:  # an option the user gives: said before any embedding
+            raise UserError(f"encoder option pooling={pooling}: expected one of {', '.join(POOLINGS)}")
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.device = device

@@ -89,6 +89,8 @@ CASES = {
     "run: k=true": (["run", "--encoder", "kmer", "--encoder-option", "k=true"], "k=true", False),
     "run: seed=x": (["run", "--encoder", "random", "--encoder-option", "seed=x"], "seed=x", False),
     "run: k=9": (["run", "--encoder", "kmer", "--encoder-option", "k=9"], "9", True),
+    "run: pooling=bogus": (["run", "--encoder", "random", "--encoder-option", "pooling=bogus"], "pooling=bogus", True),
+    "run: pooling=3": (["run", "--encoder", "random", "--encoder-option", "pooling=3"], "pooling=3", True),
     "run: like=foo": (["run", "--encoder", "random", "--encoder-option", "like=foo"], "like='foo'", True),
     "run: option not taken": (["run", "--encoder", "kmer", "--encoder-option", "kk=4"], "kk", False),
     "run: unknown task": (["run", "--encoder", "kmer", "--tasks", "nosuchtask"], "nosuchtask", False),
