@@ -72,6 +72,7 @@ class Row:
     flops: dict[int, float] = field(default_factory=dict)  # pretraining FLOPs by seed
     missing: list[str] = field(default_factory=list)  # the table's tasks this row lacks
     unscored: dict[str, str] = field(default_factory=dict)  # task -> why it gave no number
+    cost: dict | None = None  # inference cost from a profile result: {"sequences_per_s", "peak_mb", ...}
     control: str | None = None  # the control row's encoder label
     vs_control: dict | None = None  # paired difference of the summary against it
     rank: int | None = None
@@ -129,6 +130,10 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
     ``data`` (its name or a prefix of its content hash)."""
     from benchbarcode.tasks import SUMMARY, canonical_order, summary_of
 
+    from benchbarcode.results import is_profile
+
+    profiles = [r for r in results if is_profile(r)]
+    results = [r for r in results if not is_profile(r)]
     if data is not None:
         kept = [r for r in results if r["data"]["name"] == data or r["data"]["content_hash"].startswith(data)]
         if not kept:
@@ -183,6 +188,9 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
                 summary = summary_of(values)
                 for name, value in ({**values, SUMMARY: summary} if summary is not None else values).items():
                     row.metrics.setdefault(name, Metric({})).values[seed] = value
+            row.cost = inference_cost(profiles, row.meta, next(iter(cells.values())))
+            if row.cost and row.cost["command"]:
+                commands.add(row.cost["command"])
             rows.append(row)
         columns = canonical_order([*tasks, *(SUMMARY for r in rows if SUMMARY in r.metrics)])
         for row in rows:
@@ -193,6 +201,25 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
                          sorted(c for c in commands if c), sorted(versions)))
     return sorted(out, key=lambda t: (t.data["name"], t.data["content_hash"],
                                       tuple((name, task["version"]) for name, task in t.tasks.items())))
+
+
+def inference_cost(profiles: list[dict], meta: dict, result: dict) -> dict | None:
+    """The inference cost of the encoder of ``result`` from the newest matching profile: same
+    :func:`~benchbarcode.profile.cost_key`, device type and dtype; measured at the run's batch size
+    (else the largest batch size profiled). None when no profile matches."""
+    from benchbarcode.profile import cost_key
+
+    key, device = cost_key(meta), result["device"].split(":")[0]
+    found = [p for p in profiles if p["profile"]["mode"] == "infer" and cost_key(p["encoder"]) == key
+             and p["device"].split(":")[0] == device and p["dtype"] == result["dtype"]]
+    if not found:
+        return None
+    newest = max(found, key=lambda p: (p["date"], p["run_id"]))
+    by_size = {m["batch_size"]: m for m in newest["profile"]["measurements"]}
+    m = by_size.get(result["batch_size"]) or by_size[max(by_size)]
+    return {"sequences_per_s": m["sequences_per_s"], "peak_mb": m.get("peak_mb"), "batch_size": m["batch_size"],
+            "device": device, "dtype": newest["dtype"], "machine": newest["profile"]["machine"],
+            "threads": newest["profile"].get("threads"), "command": " ".join(newest["command"])}
 
 
 def _matches(row: Row, name: str, options: dict) -> bool:
@@ -270,7 +297,7 @@ def _headers(table: Table) -> list[str]:
     names = [f"{c} ({table.tasks[c]['main_score']})" if c in table.tasks else f"{SUMMARY} (rank key)"
              for c in table.columns]
     return ["rank", "encoder", "objective", "parameters", "pretraining", "seeds", *names,
-            f"{SUMMARY} {VS_CONTROL}"]
+            f"{SUMMARY} {VS_CONTROL}", "embed seq/s", "peak MB"]
 
 
 def _cells(table: Table, row: Row) -> list[str]:
@@ -278,7 +305,14 @@ def _cells(table: Table, row: Row) -> list[str]:
     params = row.meta.get("parameters")
     return ["-" if row.rank is None else str(row.rank), label, row.meta.get("objective", "-"),
             "-" if params is None else f"{params:,}", _budget_cell(row), str(len(row.seeds)),
-            *(_metric_cell(row, c) for c in table.columns), _control_cell(row)]
+            *(_metric_cell(row, c) for c in table.columns), _control_cell(row), *_cost_cells(row)]
+
+
+def _cost_cells(row: Row) -> list[str]:
+    cost = row.cost
+    if cost is None:
+        return ["-", "-"]
+    return [f"{cost['sequences_per_s']:,.0f}", "-" if cost["peak_mb"] is None else f"{cost['peak_mb']:,.0f}"]
 
 
 # ----------------------------------------------------------------------------- renderers
@@ -297,7 +331,10 @@ LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=
           f"fewer). Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: the "
           f"encoder minus its declared random-initialisation control (same architecture and seeds), "
           f"mean and {INTERVAL}; `*`: the interval excludes 0. `-`: not measured. `too few records`: "
-          f"the task cannot score this data (its result file says why).")
+          f"the task cannot score this data (its result file says why). `embed seq/s`, `peak MB`: inference "
+          f"cost from `benchbarcode profile` results in the same directory (median sequences/s of 658-nt "
+          f"barcodes and the peak memory one call adds, at the batch size of the row's runs, same device "
+          f"type and dtype; the machine is named in the CSV); `-`: not profiled.")
 
 
 def to_markdown(tables: list[Table], notes: str | None = None) -> str:
@@ -338,6 +375,9 @@ def _records(tables: list[Table]) -> list[dict]:
             record |= {"control": row.control, f"{VS_CONTROL} mean": diff.get("mean"),
                        f"{VS_CONTROL} low": diff.get("low"), f"{VS_CONTROL} high": diff.get("high"),
                        f"{VS_CONTROL} n": diff.get("n")}
+            cost = row.cost or {}
+            record |= {"embed sequences_per_s": cost.get("sequences_per_s"), "embed peak_mb": cost.get("peak_mb"),
+                       "embed batch_size": cost.get("batch_size"), "profile machine": cost.get("machine")}
             out.append(record)
     return out
 
@@ -346,7 +386,8 @@ def to_csv(tables: list[Table]) -> str:
     import pandas as pd
 
     frame = pd.DataFrame(_records(tables))
-    counts = [c for c in frame.columns if c in ("rank", "parameters", "pretraining_steps", "pretraining_sequences")
+    counts = [c for c in frame.columns if c in ("rank", "parameters", "pretraining_steps", "pretraining_sequences",
+                                                "embed batch_size")
               or c.endswith(" n")]
     frame[counts] = frame[counts].astype("Int64")  # counts stay integers where a cell is empty
     buffer = io.StringIO()

@@ -34,7 +34,7 @@ from benchbarcode.errors import UserError
 from benchbarcode.models import sample_mask
 from benchbarcode.models.objectives import build_model
 from benchbarcode.models.presets import Preset
-from benchbarcode.runtime import limit_heap_fragmentation, resolve_device
+from benchbarcode.runtime import DTYPES, TRIM_EVERY, autocast, resolve_device, trim_heap
 from benchbarcode.tokenizers import KmerTokenizer
 
 log = logging.getLogger("benchbarcode")
@@ -136,13 +136,49 @@ def versions() -> dict:
             "python": platform.python_version()}
 
 
+# ----------------------------------------------------------------------------- one step
+def build_optimizer(model: torch.nn.Module, preset: Preset, device: str = "cpu") -> torch.optim.Optimizer:
+    """AdamW (betas 0.9/0.98, eps 1e-6), weight decay on matrices only; the fused kernel on CUDA."""
+    def decays(name: str, p) -> bool:
+        return p.ndim >= 2 and "LayerNorm" not in name and "ln_" not in name
+
+    decay = [p for n, p in model.named_parameters() if decays(n, p)]
+    no_decay = [p for n, p in model.named_parameters() if not decays(n, p)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": preset.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=preset.lr, betas=(0.9, 0.98), eps=1e-6, fused=device.startswith("cuda"))
+
+
+def default_dtype(device: str) -> str:
+    """The pretraining compute dtype when none is asked for: bfloat16 autocast on CUDA, float32 on CPU."""
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
+def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: tuple, dtype: str,
+                  grad_clip: float | None) -> dict:
+    """One optimiser step on ``batch = (input_ids, attention_mask, mask)`` (on the model's device):
+    forward under autocast in ``dtype``, backward, gradient clipping, ``optimizer.step()``.
+    Returns the model's outputs (``loss`` still on the device: reading it synchronises)."""
+    with autocast(str(batch[0].device), dtype):
+        outputs = model(*batch)
+    optimizer.zero_grad(set_to_none=True)
+    outputs["loss"].backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return outputs
+
+
 # ----------------------------------------------------------------------------- the loop
 def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str | Path, *,
              seed: int = 0, data_identity: dict | None = None, preset_name: str = "custom",
              encoder_name: str | None = None, resume: bool = False, overwrite: bool = False,
              device: str = "auto", checkpoint_every: int | None = None, progress: bool = True,
-             on_step: Callable[[int, float], None] | None = None) -> dict:
+             dtype: str | None = None, on_step: Callable[[int, float], None] | None = None) -> dict:
     """Pretrain ``objective`` on ``sequences`` and write the encoder to ``out_dir``.
+
+    ``dtype``: the autocast compute dtype (default :func:`default_dtype`: bfloat16 on CUDA,
+    float32 on CPU); weights and optimizer state stay float32.
 
     Returns the metadata written to ``out_dir/benchbarcode.json``. ``on_step(step, loss)`` is
     called after every optimiser step (tests use it to interrupt a run).
@@ -152,29 +188,29 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     dist = init_distributed(device)
     if dist.world > 1:
         device = resolve_device(device, dist.local_rank)
+    dtype = dtype or default_dtype(device)
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
     if preset.batch_size % dist.world:
         raise UserError(f"--batch-size {preset.batch_size} is not divisible by the "
                         f"{dist.world} processes")
     config = {"objective": objective, "encoder": encoder_name or objective, "preset": preset_name,
-              "recipe": preset.to_dict(), "seed": seed, "world_size": dist.world}
+              "recipe": preset.to_dict(), "seed": seed, "world_size": dist.world, "dtype": dtype}
     existing = checkpoints.check_target(out, resume=resume, overwrite=overwrite)
     if overwrite:
         if dist.main:
             checkpoints.clear(out)
         existing = None
+    if existing is not None:  # a state saved before dtype was recorded ran the default
+        existing["config"] = {"dtype": default_dtype(device), **existing["config"]}
     if existing is not None and existing["config"] != config:
         raise UserError(f"{out}: the unfinished run was started with other settings "
                         f"({_diff(existing['config'], config)}); use the same ones or --overwrite")
 
-    limit_heap_fragmentation()
     torch.manual_seed(seed)
     model = build_model(objective, preset).to(device)
     tokenizer = KmerTokenizer(preset.k, max_len=preset.max_len)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n and "ln_" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "LayerNorm" not in n and "ln_" not in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": preset.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=preset.lr, betas=(0.9, 0.98), eps=1e-6)
+    optimizer = build_optimizer(model, preset, device)
     state = {"step": 0, "loss_history": [], "budget": _empty_budget(), "config": config,
              "train_seconds": 0.0}
     if existing is not None:
@@ -189,7 +225,6 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     plan = BatchPlan(len(sequences), preset.batch_size, seed, preset.k)
     every = checkpoint_every or max(50, preset.steps // 10)
     log_every = max(1, preset.steps // 2000)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else _null()
     bar = _progress(preset.steps, state["step"], progress and dist.main, objective)
     model.train()
     window: list[float] = state.pop("window", [])  # losses not yet averaged into the history
@@ -206,18 +241,15 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
             torch.manual_seed(int(np.random.default_rng([seed, 4, step, dist.rank]).integers(2**62)))
             for g in optimizer.param_groups:
                 g["lr"] = one_cycle_lr(step, preset)
-            with amp:
-                outputs = ddp_model(ids_t.to(device), attn_t.to(device), mask.to(device))
+            outputs = training_step(ddp_model, optimizer, (ids_t.to(device), attn_t.to(device), mask.to(device)),
+                                    dtype, preset.grad_clip)
             loss = outputs["loss"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if preset.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
-            optimizer.step()
             loss_value = _mean_across(loss.detach().float(), dist)
             _account(state["budget"], model, attn_t, mask, outputs, dist)
             step += 1
             state["step"] = step
+            if step % TRIM_EVERY == 0:
+                trim_heap()
             window.append(loss_value)
             if step % log_every == 0 or step == preset.steps:
                 state["loss_history"].append([step, round(float(np.mean(window)), 5)])
@@ -253,7 +285,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
         "seed": seed,
         "budget": {**state["budget"], "steps": step, "batch_size": preset.batch_size,
                    "train_seconds": round(time.perf_counter() - t_start, 2),
-                   "device": device.split(":")[0], "world_size": dist.world,
+                   "device": device.split(":")[0], "dtype": dtype, "world_size": dist.world,
                    "encoder_parameters": model.encoder_parameters(),
                    "total_parameters": sum(p.numel() for p in model.parameters())},
         "loss_history": state["loss_history"],
@@ -319,14 +351,6 @@ def _param_checksums(model, dist: Dist) -> list[float]:
 def _diff(a: dict, b: dict) -> str:
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     return ", ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys)[:300]
-
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _progress(total: int, initial: int, enabled: bool, label: str):

@@ -22,7 +22,7 @@ from benchbarcode.canonical import plain
 from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_text_atomic
 
-SCHEMA_VERSION = 2  # 2: "unscored" results (main_value null, with the reason)
+SCHEMA_VERSION = 3  # 2: "unscored" results (main_value null, with the reason); 3: profile results
 _OUTCOME_KEYS = ("scores", "scores_std", "seeds", "counts", "unscored")
 _PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "pandas", "scipy",
              "umap-learn", "pynndescent", "numba")  # the clustering scores move with the last three
@@ -45,6 +45,22 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("main_score", "str"), ("main_value", "number?"),
     ("timings_s", "object"), ("timings_s.pretrain", "number"), ("timings_s.embed", "number"),
     ("timings_s.evaluate", "number"), ("cache", "object"),
+)
+# A profile result (``kind: "profile"``, :mod:`benchbarcode.profile`): the same provenance fields,
+# the encoder record, and what was measured instead of a task and scores.
+REQUIRED_PROFILE: tuple[tuple[str, str], ...] = (
+    ("schema_version", "int"), ("kind", "str"), ("benchbarcode_version", "str"), ("date", "str"),
+    ("run_id", "str"), ("command", "list"), ("environment", "object"), ("device", "str"), ("dtype", "str"),
+    ("encoder", "object"), ("encoder.name", "str"), ("encoder.family", "str"), ("encoder.objective", "str"),
+    ("encoder.parameters", "int?"), ("encoder.embedding_dim", "int?"),
+    ("profile", "object"), ("profile.mode", "str"), ("profile.machine", "str"), ("profile.length_nt", "int"),
+    ("profile.cost_key", "str"), ("profile.measurements", "list"),
+)
+# each measurement (one batch size)
+REQUIRED_MEASUREMENT: tuple[tuple[str, str], ...] = (
+    ("batch_size", "int"), ("repeats", "int"), ("seconds_median", "number"), ("sequences_per_s", "number"),
+    ("nucleotides_per_s", "number"), ("tokens_per_s", "number?"), ("peak_mb", "number?"),
+    ("flops_per_sequence", "number?"), ("utilisation", "number?"),
 )
 _EXPECTED = {"int": "an integer", "number": "a number", "str": "a string", "object": "an object",
              "list": "a list"}
@@ -113,6 +129,24 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
     return result
 
 
+def build_profile_result(*, run_id: str, encoder_meta: dict, device: str, dtype: str, profile: dict,
+                         command: list[str] | None = None) -> dict:
+    """The validated result of ``benchbarcode profile`` (see :mod:`benchbarcode.profile`)."""
+    result = plain({
+        "schema_version": SCHEMA_VERSION, "kind": "profile", "benchbarcode_version": __version__,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_id": run_id,
+        "command": list(command) if command is not None else [], "environment": environment(),
+        "device": device, "dtype": dtype, "encoder": encoder_meta, "profile": profile,
+    })
+    validate_result(result, where=f"profile of encoder {encoder_meta.get('name')!r}")
+    return result
+
+
+def is_profile(result: dict) -> bool:
+    """Whether ``result`` is a profile (not a task result)."""
+    return result.get("kind") == "profile"
+
+
 def _type_ok(value: Any, kind: str) -> bool:
     if kind.endswith("?"):
         return value is None or _type_ok(value, kind[:-1])
@@ -152,6 +186,15 @@ def _non_finite(value: Any, dotted: str) -> str | None:
     return None
 
 
+def _check_fields(record: dict, table: tuple, where: str, prefix: str = "") -> None:
+    for dotted, kind in table:
+        present, value = _get(record, dotted)
+        if not present:
+            raise located(where, None, f"field {prefix + dotted!r}: missing")
+        if not _type_ok(value, kind):
+            raise located(where, None, f"field {prefix + dotted!r}: expected {_describe(kind)}")
+
+
 def validate_result(result: dict, where: str = "result") -> None:
     """Raise a UserError naming ``where`` and the first bad field of ``result``."""
     if not isinstance(result, dict):
@@ -160,17 +203,21 @@ def validate_result(result: dict, where: str = "result") -> None:
     if _type_ok(schema, "int") and schema > SCHEMA_VERSION:
         raise located(where, None, f"written by a newer benchbarcode (result schema {schema}, "
                                    f"this version reads <= {SCHEMA_VERSION}); upgrade benchbarcode")
-    for dotted, kind in REQUIRED:
-        present, value = _get(result, dotted)
-        if not present:
-            raise located(where, None, f"field {dotted!r}: missing")
-        if not _type_ok(value, kind):
-            raise located(where, None, f"field {dotted!r}: expected {_describe(kind)}")
+    kind = result.get("kind", "task")
+    if kind not in ("task", "profile"):
+        raise located(where, None, f"field 'kind': expected task or profile, not {kind!r}")
+    _check_fields(result, REQUIRED if kind == "task" else REQUIRED_PROFILE, where)
     bad = _non_finite(result, "")
     if bad:
         raise located(where, None, f"field {bad!r}: expected a finite number, not NaN or infinity")
     if schema < 1:
         raise located(where, None, f"field 'schema_version': expected 1..{SCHEMA_VERSION}, not {schema}")
+    if kind == "profile":
+        for i, measurement in enumerate(result["profile"]["measurements"]):
+            if not isinstance(measurement, dict):
+                raise located(where, None, f"field 'profile.measurements.{i}': expected an object")
+            _check_fields(measurement, REQUIRED_MEASUREMENT, where, prefix=f"profile.measurements.{i}.")
+        return
     for group in ("scores", "scores_std"):
         for name, value in result[group].items():
             if not _type_ok(value, "number"):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from benchbarcode.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "bfloat16", "float16")  # inference and pretraining compute dtypes
 
 
 def resolve_device(requested: str = "auto", local_rank: int | None = None) -> str:
@@ -28,21 +30,45 @@ def resolve_device(requested: str = "auto", local_rank: int | None = None) -> st
     return requested
 
 
-def limit_heap_fragmentation() -> None:
-    """Serve large allocations with mmap so glibc's heap does not fragment.
+def autocast(device: str, dtype: str):
+    """``torch.autocast`` on ``device``'s type in ``dtype``; a no-op context for float32."""
+    import contextlib
 
-    Training steps and embedding batches allocate tensors of a different shape every time
-    (trimmed padding, the MAE's packed visible length, the number of masked tokens). With glibc's
-    default dynamic mmap threshold these land on the heap and fragment it: the resident size grew
-    by about 10 MB per step (measured on CPU, tiny MLM, 120 steps: 1.0 -> 2.0 GB). A fixed
-    128 KiB threshold keeps it flat. No-op where glibc is absent.
-    """
+    import torch
+
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.split(":")[0], dtype=getattr(torch, dtype))
+
+
+TRIM_EVERY = 20  # training steps or embedding batches between two heap trims (see trim_heap)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
     if not sys.platform.startswith("linux"):
-        return
+        return None
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def trim_heap() -> None:
+    """Return the heap's free pages to the system (glibc ``malloc_trim(0)``); no-op elsewhere.
+
+    Training steps and embedding batches allocate tensors of a different shape every time
+    (trimmed padding, the MAE's packed visible length, the number of masked tokens), which
+    fragments glibc's heap: freed pages stay resident (tiny MLM, 300 steps: 0.4 -> 2.3 GB). The
+    earlier cure, a fixed 128 KiB mmap threshold, served every tensor by a fresh ``mmap`` and paid
+    a page fault per 4 KiB touched: 40 M minor faults and 70 s of system time in the default
+    ``run`` (mae, sim). Calling this every :data:`TRIM_EVERY` steps keeps the resident size flat
+    (the same MLM run: 0.48 GB) at a tenth of the faults (3.4 M vs 19.5 M; measured on 2 cores,
+    one thread, torch 2.13).
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -49,7 +49,7 @@ def _random_parameters() -> int:
                   description="the architecture of an in-house encoder (--encoder-option like=mae by "
                               "default), randomly initialised: the control every learned encoder must beat")
 def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, device: str = "cpu",
-                        pooling: str | None = None, *, k: int | None = None, max_len: int | None = None,
+                        pooling: str | None = None, dtype: str = "float32", *, k: int | None = None, max_len: int | None = None,
                         layers: int | None = None, heads: int | None = None, hidden: int | None = None,
                         intermediate: int | None = None) -> Encoder:
     """The encoder of ``like``'s ``preset``, initialised from ``seed`` exactly as pretraining
@@ -83,4 +83,4 @@ def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, 
     except ValueError as exc:  # e.g. hidden not a multiple of heads
         raise UserError(f"random like={like!r} {sizes}: {exc}") from None
     return TransformerEncoder(model, KmerTokenizer(p.k, max_len=p.max_len), device, pooling or p.pooling,
-                              checkpoint={"like": like, "preset": preset, "seed": seed, **sizes})
+                              dtype=dtype, checkpoint={"like": like, "preset": preset, "seed": seed, **sizes})

@@ -44,10 +44,10 @@ import numpy as np
 from benchbarcode.canonical import directory_sha256
 from benchbarcode.errors import UserError
 from benchbarcode.registry import Encoder, register_encoder
+from benchbarcode.runtime import DTYPES
 
 FIXES = ("no-triton", "eager-init")
 LONG_SEQUENCES = ("truncate", "chunk")
-DTYPES = ("float32", "bfloat16", "float16")
 MODEL_CLASSES = ("AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")

@@ -52,7 +52,8 @@ BERT_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_he
              "add_cross_attention")
 
 
-def load_reference_encoder(path: str | Path, device: str = "cpu", pooling: str | None = None) -> TransformerEncoder:
+def load_reference_encoder(path: str | Path, device: str = "cpu", pooling: str | None = None,
+                           dtype: str = "float32") -> TransformerEncoder:
     """The encoder of reference checkpoint ``path``, embedding by the masked mean of its last
     hidden state unless ``pooling`` says otherwise."""
     path = Path(path)
@@ -76,7 +77,7 @@ def load_reference_encoder(path: str | Path, device: str = "cpu", pooling: str |
     loader = {"format": FORMAT, "model": "BertModel", "stripped_prefixes": stripped, "dropped": dropped,
               "tokenizer": tokenizer.to_dict()}
     return TransformerEncoder(model, tokenizer, device, pooling or "mean", objective=objective,
-                              checkpoint=checkpoint, budget=budget, loader=loader)
+                              checkpoint=checkpoint, budget=budget, loader=loader, dtype=dtype)
 
 
 def read_checkpoint(path: Path) -> dict:

@@ -174,7 +174,7 @@ print(rss[70] - rss[20])
 
 def test_training_memory_stays_flat():
     """Batches of varying shape used to fragment glibc's heap (+10 MB per step); see
-    ``limit_heap_fragmentation``. 50 steps may now grow the peak resident size by < 150 MB."""
+    ``runtime.trim_heap``. 50 steps may now grow the peak resident size by < 150 MB."""
     proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]

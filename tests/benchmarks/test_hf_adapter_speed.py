@@ -12,6 +12,7 @@ real model's speed; a real DNABERT-2 is about 117M parameters.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import hf_models  # tests/, on the path by pytest's pythonpath setting
@@ -20,7 +21,7 @@ import pytest
 from benchbarcode.data import load_barcodes
 from benchbarcode.registry import get_encoder
 
-N_SEQS = 256
+N_SEQS = 8 if os.environ.get("BENCHBARCODE_BENCH_SMOKE") == "1" else 256
 PRESETS = {"hf:DIR": "bert", "hyenadna": "gpt2", "nt": "esm", "dnabert2": "mosaic", "dnabert-s": "mosaic",
            "barcodebert": "barcodebert"}
 

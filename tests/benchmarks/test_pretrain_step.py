@@ -43,12 +43,13 @@ import torch
 from benchbarcode.models import MAEForPretraining, MLMForPretraining, sample_mask
 from benchbarcode.tokenizers import KmerTokenizer
 
-BATCH = 64
+SMOKE = os.environ.get("BENCHBARCODE_BENCH_SMOKE") == "1"  # one quick call each (CI smoke test)
+BATCH = 8 if SMOKE else 64
 K = 6
 MAX_LEN = 660
 ENCODER = dict(layers=4, heads=4, hidden=256, intermediate=1024)
-ROUNDS = 5
-PAIRED_ROUNDS = 7
+ROUNDS = 1 if SMOKE else 5
+PAIRED_ROUNDS = 1 if SMOKE else 7
 
 BUILDERS = {
     "mlm": lambda T: MLMForPretraining.from_sizes(K, T, **ENCODER),

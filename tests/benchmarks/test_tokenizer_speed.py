@@ -10,12 +10,14 @@ The tokenizer is pure numpy and single-threaded; pin it to one core with
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from benchbarcode.tokenizers import KmerTokenizer
 
-N_SEQS = 20_000
+N_SEQS = 200 if os.environ.get("BENCHBARCODE_BENCH_SMOKE") == "1" else 20_000
 SEQ_LEN = 658
 
 

@@ -1,0 +1,175 @@
+"""Speed of the encoder core and the task kernels (pytest-benchmark).
+
+Skipped by default (the project's addopts pass ``--benchmark-skip``). Run and save JSON with::
+
+    python -m pytest tests/benchmarks -o addopts="" --benchmark-only \
+        --benchmark-json=benchmarks.json
+
+``BENCHBARCODE_BENCH_SMOKE=1`` shrinks every size so that each benchmark function runs once in a
+few seconds (``tests/test_benchmarks_smoke.py`` does that in CI: one round, no warm-up).
+
+* ``test_encoder_forward[arch-preset-dtype]``: ``embed`` of 64 barcodes (658 nt) per in-house
+  architecture and preset, float32 and bfloat16 (autocast); ``extra_info``: sequences/s.
+* ``test_bf16_embed_vs_plain_bertmodel``: the ``paper`` MAE encoder (6 layers / 768) embedding a
+  batch in bfloat16 through ``embed`` against a plain float32 ``transformers.BertModel`` forward of
+  the same weights on the same padded batch, timed in alternating rounds in one run;
+  ``extra_info``: both medians, the ratio, and utilisation against the dense matmul of each dtype
+  measured in the same run.
+* ``test_nearest_keys``: exact cosine 1-NN (keys x queries x 768).
+* ``test_probe_fit``: the closed-world softmax probe on standardised features.
+* ``test_all_tasks_vs_per_sequence_reference``: every task for one encoder the suite's way (each
+  split embedded once, batched, and shared by the tasks) against the reference way (each task
+  re-embeds its splits one sequence per forward); same data (`sim:5000`, or
+  ``BENCHBARCODE_BENCH_DATA``), same machine, one run;
+  ``extra_info``: both times and the ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from benchbarcode.profile import matmul_rate, synthetic_barcodes
+
+SMOKE = os.environ.get("BENCHBARCODE_BENCH_SMOKE") == "1"
+BATCH = 4 if SMOKE else 64
+ROUNDS = 1 if SMOKE else 5
+
+
+@pytest.fixture(scope="module")
+def barcodes() -> list[str]:
+    return synthetic_barcodes(BATCH, 658, seed=0)
+
+
+def _random_encoder(like: str, preset: str, dtype: str = "float32"):
+    from benchbarcode.registry import get_encoder
+
+    return get_encoder("random").create(like=like, preset=preset, dtype=dtype)
+
+
+CASES = [("mae", "tiny"), ("gpt", "tiny")] if SMOKE else [
+    ("mae", "tiny"), ("mae", "small"), ("mae", "paper"), ("mlm", "paper"), ("gpt", "tiny"), ("gpt", "paper")]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("like,preset", CASES)
+def test_encoder_forward(benchmark, barcodes, like, preset, dtype):
+    encoder = _random_encoder(like, preset, dtype)
+    encoder.embed(barcodes[:2])  # warm-up
+    benchmark.pedantic(encoder.embed, args=(barcodes,), kwargs={"batch_size": BATCH}, rounds=ROUNDS,
+                       warmup_rounds=0 if SMOKE else 1)
+    benchmark.extra_info["sequences_per_s"] = BATCH / benchmark.stats.stats.median
+
+
+def test_bf16_embed_vs_plain_bertmodel(benchmark, barcodes):
+    """Goal: ``embed`` in bfloat16 >= 1.9x a plain float32 BertModel forward of the same weights."""
+    preset = "tiny" if SMOKE else "paper"
+    ours = _random_encoder("mae", preset, "bfloat16")
+    model = ours.model  # the same weights, plain float32 forward
+    ids, attn = ours.tokenizer(barcodes)
+    ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
+
+    def plain():
+        with torch.no_grad():
+            hidden = model(input_ids=ids_t, attention_mask=attn_t).last_hidden_state
+            m = attn_t.unsqueeze(-1).float()
+            return ((hidden * m).sum(1) / m.sum(1)).numpy()
+
+    def fast():
+        return ours.embed(barcodes, batch_size=BATCH)
+
+    plain(), fast()
+    times = {"plain_float32": [], "embed_bfloat16": []}
+    for _ in range(ROUNDS):
+        for name, call in (("plain_float32", plain), ("embed_bfloat16", fast)):
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    benchmark.pedantic(fast, rounds=1, iterations=1)
+    a, b = plain(), fast()
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    from benchbarcode.profile import forward_flops
+
+    flops = forward_flops(model.config, int(attn.sum(1).max())) * BATCH
+    rates = {dtype: matmul_rate("cpu", dtype, size=512 if SMOKE else 2048)["flop_per_s"]
+             for dtype in ("float32", "bfloat16")}
+    benchmark.extra_info.update({
+        "preset": preset, "batch": BATCH, "seconds_plain_float32": medians["plain_float32"],
+        "seconds_embed_bfloat16": medians["embed_bfloat16"],
+        "speedup": medians["plain_float32"] / medians["embed_bfloat16"],
+        "min_cosine": float(cosine.min()),
+        "utilisation_plain_float32": flops / medians["plain_float32"] / rates["float32"],
+        "utilisation_embed_bfloat16": flops / medians["embed_bfloat16"] / rates["bfloat16"],
+        "matmul_flop_per_s": rates, "threads": torch.get_num_threads()})
+    assert cosine.min() > 0.99
+
+
+def test_nearest_keys(benchmark):
+    from benchbarcode.neighbours import nearest_keys
+
+    rng = np.random.default_rng(0)
+    n_keys, n_queries = (500, 100) if SMOKE else (50_000, 4_000)
+    keys = rng.standard_normal((n_keys, 768), dtype=np.float32)
+    queries = rng.standard_normal((n_queries, 768), dtype=np.float32)
+    found = benchmark.pedantic(nearest_keys, args=(keys, queries), rounds=ROUNDS, iterations=1)
+    assert found.shape == (n_queries,)
+
+
+def test_probe_fit(benchmark):
+    from benchbarcode.probe import train_probe
+
+    rng = np.random.default_rng(0)
+    n, d, classes = (300, 32, 5) if SMOKE else (20_000, 768, 500)
+    centres = rng.standard_normal((classes, d)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    x = centres[y] + rng.standard_normal((n, d)).astype(np.float32)
+    x = (x - x.mean(0)) / x.std(0)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def fit():
+        return train_probe(xt, yt, xt[: n // 5], yt[: n // 5], classes, 0, weight_decays=(1e-4,),
+                           learning_rate=1e-2, batch_size=256, min_steps_per_epoch=5, max_epochs=2 if SMOKE else 5,
+                           patience=2)
+
+    benchmark.pedantic(fit, rounds=1 if SMOKE else 3, iterations=1)
+
+
+def test_all_tasks_vs_per_sequence_reference(benchmark, tmp_path, monkeypatch):
+    """Goal: every task for one encoder >= 5x faster than re-embedding one sequence per forward
+    for each task (the reference approach); both evaluate the same tasks on the same embeddings."""
+    from benchbarcode.data import load_barcodes
+    from benchbarcode.run import RunOptions, embed_split, label_frame, run_benchmark, select_tasks
+
+    monkeypatch.setenv("BENCHBARCODE_CACHE", str(tmp_path / "cache"))
+    ds = load_barcodes("sim:1500" if SMOKE else os.environ.get("BENCHBARCODE_BENCH_DATA", "sim:5000"))
+    encoder = _random_encoder("mae", "tiny")
+    opts = RunOptions(encoder="random", encoder_options={"like": "mae"}, results_dir=str(tmp_path / "results"),
+                      device="cpu", progress=False)
+
+    def reference():
+        per_one = RunOptions(**{**opts.__dict__, "batch_size": 1, "use_cache": False})
+        for task in select_tasks(None):
+            embeddings, labels = {}, {}
+            for split in task.meta.splits:
+                table, embeddings[split], _ = embed_split(encoder, ds, split, per_one)
+                labels[split] = label_frame(table)
+            task.evaluate(embeddings, labels, seed=0, device="cpu")
+
+    def suite():
+        run_benchmark(RunOptions(**{**opts.__dict__, "results_dir": str(tmp_path / f"r{time.perf_counter_ns()}")}), ds)
+
+    start = time.perf_counter()
+    reference()
+    reference_s = time.perf_counter() - start
+    start = time.perf_counter()
+    suite()
+    suite_s = time.perf_counter() - start
+    benchmark.pedantic(lambda: None, rounds=1)
+    benchmark.extra_info.update({"seconds_reference": reference_s, "seconds_suite": suite_s,
+                                 "speedup": reference_s / suite_s, "records": len(ds.table)})
