@@ -259,9 +259,12 @@ def _budget_line(meta: dict) -> str:
                            + ([f"{budget['flops']:.3g} FLOPs"] if budget.get("flops") else []))
     else:
         stated = "none (not pretrained)" if budget else "not stated (third-party weights)"
+    return f"{_encoder_line(meta)}; pretraining budget: {stated}"
+
+
+def _encoder_line(meta: dict) -> str:
     params = "unknown" if meta["parameters"] is None else f"{meta['parameters']:,}"
-    return (f"encoder {meta['name']} ({meta['family']}, {params} parameters, "
-            f"{meta['embedding_dim']}-d); pretraining budget: {stated}")
+    return f"encoder {meta['name']} ({meta['family']}, {params} parameters, {meta['embedding_dim']}-d)"
 
 
 def _overlap_line(data: dict) -> str:
@@ -525,7 +528,7 @@ def cmd_profile(args) -> int:
         return 0
     p = result["profile"]
     matmul = p.get("matmul")
-    print(f"{_budget_line(result['encoder']).split('; pretraining')[0]}; {p['mode']} on {result['device']} "
+    print(f"{_encoder_line(result['encoder'])}; {p['mode']} on {result['device']} "
           f"({p['machine']}, {p['threads']} threads), {result['dtype']}, {p['length_nt']} nt "
           f"({p['tokens_per_sequence'] or '-'} tokens) per sequence")
     print(profile_table(result))

@@ -83,14 +83,14 @@ def build_encoder(opts: ProfileOptions, device: str):
     A pretrainable encoder without a checkpoint is its preset's architecture, randomly initialised
     from ``opts.seed``: its cost does not depend on its weights, and nothing is pretrained to
     measure it. Its record keeps the encoder's name, with the preset as its checkpoint."""
-    from benchbarcode.run import _create
+    from benchbarcode.run import create_encoder
 
     entry = get_encoder(opts.encoder)
     options = {**opts.encoder_options, "device": device}
     if opts.dtype != "float32" or "dtype" in options:
         options["dtype"] = opts.dtype
     if opts.checkpoint is None and entry.meta.pretrainable:
-        stand_in = _create(get_encoder("random"), {**options, "like": entry.name, "preset": opts.preset,
+        stand_in = create_encoder(get_encoder("random"), {**options, "like": entry.name, "preset": opts.preset,
                                                    "seed": opts.seed})
         stand_in.meta = dataclasses.replace(
             stand_in.meta, name=entry.name, family=entry.meta.family, objective=entry.meta.objective,
@@ -104,7 +104,7 @@ def build_encoder(opts: ProfileOptions, device: str):
         options.setdefault("seed", opts.seed)
     if opts.checkpoint is not None:
         options["checkpoint"] = opts.checkpoint
-    return _create(entry, options)
+    return create_encoder(entry, options)
 
 
 def cost_key(meta: dict) -> str:

@@ -124,7 +124,8 @@ def _fits(kind: str, value) -> bool:
     return isinstance(value, {"int": int, "float": (int, float), "str": str}[kind])
 
 
-def _create(entry: EncoderEntry, options: dict) -> Encoder:
+def create_encoder(entry: EncoderEntry, options: dict) -> Encoder:
+    """``entry``'s encoder from ``options``, checked against its factory first (see ``_accepted``)."""
     return entry.create(**_accepted(entry, options))
 
 
@@ -192,7 +193,7 @@ def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Enc
         checkpoint = str(directory)
     if checkpoint is not None:
         options["checkpoint"] = checkpoint
-    return _create(entry, options), spent
+    return create_encoder(entry, options), spent
 
 
 def safe_name(text: str) -> str:
