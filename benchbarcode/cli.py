@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from benchbarcode import __version__
 from benchbarcode.errors import UserError
+from benchbarcode.runtime import is_main_process
 
 
 CACHE_HELP = ("the cache lives in $BENCHBARCODE_CACHE, else $XDG_CACHE_HOME/benchbarcode, else "
@@ -333,6 +334,8 @@ def cmd_run(args) -> int:
     hint = f"leaderboard: benchbarcode leaderboard --results-dir {opts.results_dir}"
     if seeds is None and not args.with_control:
         report = run_benchmark(opts, _load(args))
+        if not is_main_process():  # another torchrun process: it helped embed; rank 0 reports
+            return 0
         if args.quiet and report.directory.is_dir():
             print(f"results: {report.directory}")
         elif not args.quiet:
@@ -348,6 +351,8 @@ def cmd_run(args) -> int:
                 print(f"results: {report.directory}\n{hint}")
         return 0 if any(o.result is not None for o in report.outcomes) else 2
     runs = run_seeds(opts, _load(args), seeds or [args.seed], with_control=args.with_control)
+    if not is_main_process():
+        return 0
     written = [r.report.directory for r in runs if r.report.directory.is_dir()]
     if args.quiet:
         print("\n".join(f"results: {d}" for d in written))
@@ -390,6 +395,16 @@ def _ints(text: str, flag: str) -> list[int]:
         raise UserError(f"{flag} {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
 
 
+def _require_embedding(encoder: str, command: str) -> None:
+    """``embed`` and ``profile`` measure embeddings: an encoder compared otherwise is refused."""
+    from benchbarcode.registry import get_encoder
+
+    similarity = get_encoder(encoder).meta.similarity
+    if similarity != "cosine":
+        raise UserError(f"{command} --encoder {encoder}: not an embedding (it compares barcodes by "
+                        f"{similarity}); score it with `benchbarcode run --encoder {encoder}`")
+
+
 def cmd_embed(args) -> int:
     from benchbarcode.embed import write_embeddings_npz
     from benchbarcode.run import embed_split, load_encoder
@@ -404,13 +419,22 @@ def cmd_embed(args) -> int:
                         "(or no --split: every record)")
     opts = _run_options(args)
     _check_run(opts, args)
+    _require_embedding(opts.encoder, "embed")
     ds = _load(args)
     rows = len(ds.table) if args.split is None else len(ds.split(args.split))
     if rows == 0:
         raise UserError(f"--split {args.split}: {ds.name} has no {args.split} records; nothing to embed "
                         "(leave out --split to embed every record)")
-    encoder, _ = load_encoder(opts, ds, resolve_device(args.device))
-    table, vectors, cache_state = embed_split(encoder, ds, args.split, opts)
+    from benchbarcode.runtime import init_distributed
+
+    device = resolve_device(args.device)
+    dist = init_distributed(device)  # under torchrun the processes share the work; rank 0 writes
+    if dist.world > 1:
+        device = resolve_device(args.device, dist.local_rank)
+    encoder, _ = load_encoder(opts, ds, device)
+    table, vectors, cache_state = embed_split(encoder, ds, args.split, opts, dist)
+    if not dist.main:
+        return 0
     write_embeddings_npz(args.out, vectors, table)
     if not args.quiet:
         print(f"wrote {vectors.shape[0]:,} x {vectors.shape[1]} embeddings of "
@@ -507,6 +531,7 @@ def cmd_profile(args) -> int:
 
     if args.repeats < 1 or args.warmup < 0:
         raise UserError("--repeats must be >= 1 and --warmup >= 0")
+    _require_embedding(args.encoder, "profile")
     opts = ProfileOptions(encoder=args.encoder, checkpoint=args.checkpoint,
                           encoder_options=_encoder_options(args.encoder_option), preset=args.preset,
                           mode=args.mode, batch_sizes=args.batch_sizes, device=args.device, dtype=args.dtype,

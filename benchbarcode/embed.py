@@ -22,6 +22,7 @@ from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
 from benchbarcode.fileio import atomic_path
 from benchbarcode.registry import EncoderMeta
+from benchbarcode.runtime import Dist
 
 CACHE_FORMAT = 3  # 2: keyed by EncoderMeta.identity(); 3: canonical.digest
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
@@ -131,26 +132,87 @@ def _checked(encoder: Any, array: Any, n_rows: int) -> np.ndarray:
 
 
 def embed_sequences(encoder: Any, sequences: list[str], *, parts: dict | None,
-                    cache: EmbeddingCache | None, batch_size: int = 64,
-                    progress: bool = False) -> tuple[np.ndarray, bool]:
+                    cache: EmbeddingCache | None, batch_size: int = 64, progress: bool = False,
+                    dist: Dist | None = None, shards: str | Path | None = None) -> tuple[np.ndarray, bool]:
     """``(float32 [N, D] embeddings, cache_hit)``; computes (and caches) on a miss.
 
-    Without ``cache`` or ``parts`` it always computes and stores nothing. ``parts`` must describe
-    exactly ``sequences`` (see :func:`cache_key_parts`): the cache cannot check that.
+    Identical sequences are embedded once. Under torchrun (``dist.world > 1``) the distinct
+    sequences are split into one contiguous shard per process; each process writes its shard
+    atomically under ``shards/<key>/``, and after a barrier every process reads them all (rank 0
+    also fills the cache). A shard already on disk from an interrupted run is reused, so only a
+    crashed process's shard is redone. Without ``cache`` or ``parts`` it computes and stores
+    nothing (shards need ``parts`` too). ``parts`` must describe exactly ``sequences`` (see
+    :func:`cache_key_parts`): the cache cannot check that.
     """
     sequences = list(sequences)
+    dist = dist or Dist()
     key = cache_key(parts) if cache is not None and parts is not None else None
     if key is not None:
         hit = cache.load(key, len(sequences))
         if hit is not None and encoder.meta.embedding_dim in (None, hit.shape[1]):
             return hit, True
-        if hit is not None:  # a hand-edited file, or an encoder whose stated dimension changed
+        if hit is not None and dist.main:  # a hand-edited file, or an encoder whose stated dimension changed
             cache.path(key).unlink(missing_ok=True)
-    array = _checked(encoder, encoder.embed(sequences, batch_size=batch_size, progress=progress),
-                     len(sequences))
-    if key is not None:
+    first: dict[str, int] = {}  # distinct sequences in order of first appearance
+    rows = np.fromiter((first.setdefault(seq, len(first)) for seq in sequences), dtype=np.int64,
+                       count=len(sequences))
+    distinct = list(first)
+    if dist.world > 1:
+        if shards is None or parts is None:
+            raise ValueError("embedding under torchrun needs a shard directory and the cache parts")
+        vectors = _embed_sharded(encoder, distinct, Path(shards) / cache_key(parts), dist, batch_size, progress)
+    else:
+        vectors = _checked(encoder, encoder.embed(distinct, batch_size=batch_size, progress=progress),
+                           len(distinct))
+    array = vectors[rows]
+    del vectors
+    if key is not None and dist.main:
         cache.save(key, array, parts)
     return array, False
+
+
+def _embed_sharded(encoder: Any, distinct: list[str], directory: Path, dist: Dist, batch_size: int,
+                   progress: bool) -> np.ndarray:
+    """Embed this process's contiguous part of ``distinct`` into ``directory``, wait for the others,
+    and return every part in order (see :func:`embed_sequences`)."""
+    bounds = np.linspace(0, len(distinct), dist.world + 1).round().astype(int)
+    paths = [directory / f"shard-{r:05d}-of-{dist.world:05d}.npy" for r in range(dist.world)]
+    mine = distinct[bounds[dist.rank]:bounds[dist.rank + 1]]
+    if _read_shard(paths[dist.rank], len(mine)) is None:
+        array = _checked(encoder, encoder.embed(mine, batch_size=batch_size, progress=progress and dist.main),
+                         len(mine)) if mine else np.zeros((0, encoder.meta.embedding_dim or 0), np.float32)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(paths[dist.rank]) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, array)
+    dist.barrier()
+    parts = [_read_shard(p, hi - lo) for p, lo, hi in zip(paths, bounds[:-1], bounds[1:])]
+    missing = [path.name for path, part in zip(paths, parts) if part is None]
+    if missing:
+        raise UserError(f"{directory}: {', '.join(missing)} missing or unreadable after every process finished")
+    widths = {p.shape[1] for p in parts if len(p)}
+    if len(widths) > 1:
+        raise UserError(f"{directory}: shards of different widths {sorted(widths)}")
+    out = np.concatenate([p for p in parts if len(p)] or [np.zeros((0, 0), np.float32)])
+    dist.barrier()  # every process has read them: the first may remove them
+    if dist.main:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+    return out
+
+
+def _read_shard(path: Path, rows: int) -> np.ndarray | None:
+    """A shard written by :func:`_embed_sharded` with ``rows`` finite float32 rows, else None."""
+    if not path.is_file():
+        return None
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception:  # truncated or foreign: redo it
+        return None
+    if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != rows or not np.isfinite(array).all():
+        return None
+    return array
 
 
 def _string_array(column: pd.Series) -> np.ndarray:

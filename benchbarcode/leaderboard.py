@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
-from benchbarcode.registry import EncoderMeta, control_of
+from benchbarcode.registry import TASKS, EncoderMeta, control_of
 from benchbarcode.stats import INTERVAL, excludes_zero, mean_std, paired_difference
 
 FORMATS = ("markdown", "csv", "html", "json")
@@ -120,9 +120,35 @@ def row_key(meta: dict, data_hash: str) -> str:
                    "steps": budget.get("steps"), "batch_size": budget.get("batch_size")}, 16)
 
 
-def _variant(result: dict) -> tuple:
+def _variant(result: dict, method_keys: set[str]) -> tuple:
+    """What must agree for results to share a table: the task's version and protocol, less the
+    entries the compared method decides (``TaskMeta.method_keys``, e.g. cosine vs alignment)."""
     task = result["task"]
-    return str(task["version"]), digest(task.get("protocol", {}), 16)
+    protocol = {k: v for k, v in task.get("protocol", {}).items() if k not in method_keys}
+    return str(task["version"]), digest(protocol, 16)
+
+
+def _method_keys(results: list[dict]) -> dict[str, set[str]]:
+    """Per task name, the method keys any of its results declares (older files declare none)."""
+    keys: dict[str, set[str]] = {}
+    for r in results:
+        keys.setdefault(r["task"]["name"], set()).update(r["task"].get("method_keys") or ())
+    return keys
+
+
+def not_an_embedding(meta: dict) -> bool:
+    """Whether an encoder's rows are compared by something other than cosine (e.g. alignment)."""
+    return meta.get("similarity", "cosine") != "cosine"
+
+
+def _applies(task: str, meta: dict) -> bool:
+    """Whether ``task`` can score this encoder (tasks needing an embedding cannot score alignment)."""
+    if not not_an_embedding(meta):
+        return True
+    try:
+        return meta["similarity"] in TASKS.get(task).cls.similarities
+    except UserError:  # a task no longer registered: count it as missing
+        return True
 
 
 def build(results: list[dict], data: str | None = None) -> list[Table]:
@@ -152,8 +178,9 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
         by_row.setdefault((data_hash, key), {})[(seed, task)] = r
 
     tables: list[tuple[dict, dict, list]] = []  # (data identity, task variants, [(key, cells)])
+    method_keys = _method_keys(list(chosen.values()))
     for (data_hash, key), cells in sorted(by_row.items()):
-        variants = {task: _variant(r) for (_, task), r in cells.items()}
+        variants = {task: _variant(r, method_keys[task]) for (_, task), r in cells.items()}
         for table in tables:
             same_data = table[0]["content_hash"] == data_hash
             if same_data and all(table[1].get(t, v) == v for t, v in variants.items()):
@@ -194,7 +221,8 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
             rows.append(row)
         columns = canonical_order([*tasks, *(SUMMARY for r in rows if SUMMARY in r.metrics)])
         for row in rows:
-            row.missing = [t for t in canonical_order(tasks) if t not in row.metrics and t not in row.unscored]
+            row.missing = [t for t in canonical_order(tasks)
+                           if t not in row.metrics and t not in row.unscored and _applies(t, row.meta)]
         _pair_controls(rows)
         _rank(rows)
         out.append(Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
@@ -301,7 +329,8 @@ def _headers(table: Table) -> list[str]:
 
 
 def _cells(table: Table, row: Row) -> list[str]:
-    label = row.label + (f" (incomplete: no {', '.join(row.missing)})" if row.missing else "")
+    label = row.label + (f" {NOT_EMBEDDING_MARK}" if not_an_embedding(row.meta) else "") + (
+        f" (incomplete: no {', '.join(row.missing)})" if row.missing else "")
     params = row.meta.get("parameters")
     return ["-" if row.rank is None else str(row.rank), label, row.meta.get("objective", "-"),
             "-" if params is None else f"{params:,}", _budget_cell(row), str(len(row.seeds)),
@@ -327,6 +356,7 @@ def _about(table: Table) -> list[str]:
             f"benchbarcode {', '.join(table.versions)}"]
 
 
+NOT_EMBEDDING_MARK = "‡"
 LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=k)` where a task has "
           f"fewer). Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: the "
           f"encoder minus its declared random-initialisation control (same architecture and seeds), "
@@ -334,7 +364,9 @@ LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=
           f"the task cannot score this data (its result file says why). `embed seq/s`, `peak MB`: inference "
           f"cost from `benchbarcode profile` results in the same directory (median sequences/s of 658-nt "
           f"barcodes and the peak memory one call adds, at the batch size of the row's runs, same device "
-          f"type and dtype; the machine is named in the CSV); `-`: not profiled.")
+          f"type and dtype; the machine is named in the CSV); `-`: not profiled. `{NOT_EMBEDDING_MARK}`: not an "
+          f"embedding: the barcodes themselves compared by pairwise alignment, in the 1-NN tasks only "
+          f"(the others need an embedding).")
 
 
 def to_markdown(tables: list[Table], notes: str | None = None) -> str:
@@ -362,6 +394,7 @@ def _records(tables: list[Table]) -> list[dict]:
         for row in table.rows:
             record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": row.rank,
                       "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
+                      "similarity": row.meta.get("similarity", "cosine"),
                       "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
                       "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
                       "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing),

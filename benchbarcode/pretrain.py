@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +32,7 @@ from benchbarcode.errors import UserError
 from benchbarcode.models import sample_mask
 from benchbarcode.models.objectives import build_model
 from benchbarcode.models.presets import Preset
-from benchbarcode.runtime import DTYPES, TRIM_EVERY, autocast, resolve_device, trim_heap
+from benchbarcode.runtime import DTYPES, TRIM_EVERY, Dist, autocast, init_distributed, resolve_device, trim_heap
 from benchbarcode.tokenizers import KmerTokenizer
 
 log = logging.getLogger("benchbarcode")
@@ -47,31 +45,6 @@ def one_cycle_lr(step: int, preset: Preset) -> float:
         return peak * (step + 1) / warm
     progress = (step - warm) / max(1, preset.steps - warm)
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-
-
-# ----------------------------------------------------------------------------- distributed
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str) -> Dist:
-    """Join the torchrun process group when launched by torchrun (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as tdist
-
-    if not tdist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        tdist.init_process_group(backend=backend)
-    return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
 # ----------------------------------------------------------------------------- data order

@@ -148,10 +148,13 @@ class EncoderMeta:
     pretrainable: bool = False  # `benchbarcode pretrain` builds it (objective names the loop's objective)
     seeded: bool = False  # its weights depend on the run's --seed (e.g. random initialisation)
     control: dict | None = None  # the encoder that tells whether its training bought anything
+    #: how tasks compare its rows: "cosine" (an embedding) or another search of
+    #: :data:`benchbarcode.neighbours.SIMILARITIES` (e.g. "alignment": rows are nucleotide codes)
+    similarity: str = "cosine"
 
     #: fields that do not change a vector (descriptions, derived counts, traits), left out of identity()
     NOT_IDENTITY = ("family", "description", "parameters", "embedding_dim", "budget",
-                    "pretrainable", "seeded", "control")
+                    "pretrainable", "seeded", "control", "similarity")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -355,6 +358,9 @@ class TaskMeta:
     metrics: tuple[str, ...]  # the metric names that appear in scores
     main_score: str  # one of metrics
     protocol: dict  # every protocol choice, named (it goes into result files)
+    #: protocol entries the compared method decides (e.g. the distance): a result may restate
+    #: them (its outcome's ``protocol``), and the leaderboard compares methods without them
+    method_keys: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.label_rank not in LABEL_RANKS:
@@ -367,9 +373,14 @@ class TaskMeta:
 
 
 class Task(abc.ABC):
-    """Base class of tasks: ``meta`` plus ``evaluate``. A task sees embeddings and labels only."""
+    """Base class of tasks: ``meta`` plus ``evaluate``. A task sees embeddings and labels only.
+
+    ``similarities`` names the ways of comparing rows the task can score: a task listing more
+    than ``"cosine"`` takes ``evaluate(..., similarity=NAME)`` for encoders whose rows are not
+    embeddings (``EncoderMeta.similarity``); the pipeline skips the others for such encoders."""
 
     meta: TaskMeta
+    similarities: tuple[str, ...] = ("cosine",)
 
     @abc.abstractmethod
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,

@@ -23,7 +23,7 @@ from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_text_atomic
 
 SCHEMA_VERSION = 3  # 2: "unscored" results (main_value null, with the reason); 3: profile results
-_OUTCOME_KEYS = ("scores", "scores_std", "seeds", "counts", "unscored")
+_OUTCOME_KEYS = ("scores", "scores_std", "seeds", "counts", "unscored", "protocol")
 _PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "pandas", "scipy",
              "umap-learn", "pynndescent", "numba")  # the clustering scores move with the last three
 
@@ -89,8 +89,17 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
     """The validated result of one task; ``outcome`` is what the task returned.
 
     ``seeds`` (e.g. the split seed) is recorded with the task's own seeds under ``seeds["task"]``;
-    other outcome keys (e.g. a probe's ``selected`` hyper-parameters) are kept under their names.
+    an outcome's ``protocol`` restates entries of the task's ``method_keys`` (e.g. the distance an
+    alignment search used) in the recorded protocol; other outcome keys (e.g. a probe's
+    ``selected`` hyper-parameters) are kept under their names.
     """
+    restated = outcome.get("protocol") or {}
+    stray = sorted(set(restated) - set(task_meta.get("method_keys") or ()))
+    if stray:
+        raise ValueError(f"task {task_meta.get('name')!r}: outcome protocol entry {stray[0]!r} is not "
+                         "one of the task's method_keys")
+    if restated:
+        task_meta = {**task_meta, "protocol": {**task_meta.get("protocol", {}), **restated}}
     main = task_meta.get("main_score")
     scores = outcome.get("scores", {})
     unscored = outcome.get("unscored")

@@ -27,7 +27,7 @@ from benchbarcode.errors import UserError
 from benchbarcode.registry import (Encoder, EncoderEntry, EncoderMeta, Task, control_of, get_encoder, get_task,
                                    list_tasks)
 from benchbarcode.results import build_result, read_result, write_result
-from benchbarcode.runtime import resolve_device
+from benchbarcode.runtime import Dist, init_distributed, resolve_device
 
 log = logging.getLogger("benchbarcode")
 
@@ -223,17 +223,19 @@ def evaluation_split(ds: BarcodeDataset, split: str | None, limit: int | None, s
     return table
 
 
-def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str | None, opts: RunOptions
-                ) -> tuple[pd.DataFrame, np.ndarray, str]:
+def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str | None, opts: RunOptions,
+                dist: Dist | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
     """The rows of ``split`` (see :func:`evaluation_split`), their embeddings, and the cache state
-    ("hit", "miss" or "off"); the cache key names the limit and seed when a subset is taken."""
+    ("hit", "miss" or "off"); the cache key names the limit and seed when a subset is taken.
+    Under torchrun (``dist``) the processes share the work (shards under the cache root)."""
     table = evaluation_split(ds, split, opts.limit, opts.seed)
     cache = EmbeddingCache(caches(opts) / "embeddings") if opts.use_cache else None
     name = "all records" if split is None else split
     label = name if opts.limit is None else f"{name}@limit={opts.limit},seed={opts.seed}"
     vectors, hit = embed_sequences(encoder, table["sequence"].tolist(),
                                    parts=cache_key_parts(encoder.meta, ds.content_hash(), label),
-                                   cache=cache, batch_size=opts.batch_size, progress=opts.progress)
+                                   cache=cache, batch_size=opts.batch_size, progress=opts.progress,
+                                   dist=dist, shards=caches(opts) / "shards")
     return table, vectors, "hit" if hit else ("miss" if cache is not None else "off")
 
 
@@ -276,6 +278,9 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
     if opts.limit is not None and opts.limit < 2:
         raise UserError("--limit must be >= 2")
     device = resolve_device(opts.device)
+    dist = init_distributed(device)
+    if dist.world > 1:
+        device = resolve_device(opts.device, dist.local_rank)
     done = _already_done(opts, ds, tasks, device)
     if done is not None:
         return done
@@ -292,16 +297,24 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         else:
             pending.append(task)
 
+    similarity = encoder.meta.similarity
+    for task in [t for t in pending if similarity not in getattr(t, "similarities", ("cosine",))]:
+        reason = f"needs embeddings; {encoder.meta.name} is compared by {similarity}, not an embedding"
+        outcomes[task.meta.name] = TaskOutcome(task.meta.name, "skipped", reason=reason)
+        pending.remove(task)
+    compare = {} if similarity == "cosine" else {"similarity": similarity}
     embeddings, labels, embed_s, cache_state = {}, {}, {}, {}
     for split in dict.fromkeys(s for task in pending for s in task.meta.splits):
         started = time.perf_counter()
-        table, embeddings[split], cache_state[split] = embed_split(encoder, ds, split, opts)
+        table, embeddings[split], cache_state[split] = embed_split(encoder, ds, split, opts, dist)
         embed_s[split] = time.perf_counter() - started
         labels[split] = label_frame(table)
     meta = encoder.meta.to_dict()
     if meta["embedding_dim"] is None and embeddings:  # an encoder that does not state it
         meta["embedding_dim"] = int(next(iter(embeddings.values())).shape[1])
 
+    if not dist.main:  # the other torchrun processes helped embed; the first one evaluates and writes
+        pending = []
     for task in pending:
         name = task.meta.name
         empty = [s for s in task.meta.splits if len(labels[s]) == 0]
@@ -312,7 +325,7 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         try:
             outcome = task.evaluate({s: embeddings[s] for s in task.meta.splits},
                                     {s: labels[s] for s in task.meta.splits}, seed=opts.seed,
-                                    device=device, progress=opts.progress)
+                                    device=device, progress=opts.progress, **compare)
         except UserError as exc:
             outcomes[name] = TaskOutcome(name, "skipped", reason=str(exc))
             log.warning("task %s skipped: %s", name, exc)
@@ -328,7 +341,7 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
         path = directory / f"{name}.json"
         write_result(path, result)
         outcomes[name] = TaskOutcome(name, "done", result, path)
-    ordered = [outcomes[t.meta.name] for t in tasks]
+    ordered = [outcomes[t.meta.name] for t in tasks if t.meta.name in outcomes]
     return RunReport(run_id, meta, directory, ordered,
                      {"pretrain": pretrain_s, "embed": sum(embed_s.values())}, data_identity)
 

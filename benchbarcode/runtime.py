@@ -1,9 +1,12 @@
-"""Process-level settings shared by every pipeline: which device to run on, and the allocator."""
+"""Process-level settings shared by every pipeline: which device to run on, the torchrun process
+group, and the allocator."""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
+from dataclasses import dataclass
 
 from benchbarcode.errors import UserError
 
@@ -28,6 +31,44 @@ def resolve_device(requested: str = "auto", local_rank: int | None = None) -> st
     if requested == "cuda" and local_rank is not None:
         return f"cuda:{local_rank}"
     return requested
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place among torchrun's processes (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait for every process (nothing to wait for alone)."""
+        if self.world > 1:
+            import torch.distributed as tdist
+
+            tdist.barrier()
+
+
+def init_distributed(device: str) -> Dist:
+    """Join the torchrun process group when launched by torchrun (WORLD_SIZE > 1): NCCL on CUDA,
+    gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as tdist
+
+    if not tdist.is_initialized():
+        tdist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def is_main_process() -> bool:
+    """Whether this is the process that prints and writes (torchrun's rank 0, or not under torchrun)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def autocast(device: str, dtype: str):

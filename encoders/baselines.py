@@ -40,6 +40,31 @@ class KmerProfileEncoder(Encoder):
         return out
 
 
+@register_encoder("align", family="baseline", objective="none", parameters=lambda: 0, similarity="alignment",
+                  description="not an embedding: 1-NN by pairwise alignment of the barcodes themselves "
+                              "(exact edit-distance search, edlib), the BLAST-like bar for the 1-NN tasks")
+class AlignmentBaseline(Encoder):
+    """Rows are the barcodes' nucleotide codes (:func:`benchbarcode.alignment.sequence_codes`),
+    which only the alignment similarity reads; tasks that need an embedding skip it."""
+
+    def __init__(self, max_length: int = 660):
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise UserError(f"align encoder: max_length must be a positive integer, not {max_length!r}")
+        self.max_length = max_length
+
+    def describe(self) -> dict:
+        from importlib.metadata import version
+
+        return {"tokenizer": "none (nucleotides)", "parameters": 0, "embedding_dim": self.max_length,
+                "max_length": self.max_length, "pooling": "none: nucleotide codes, compared by alignment",
+                "checkpoint": {"aligner": f"edlib {version('edlib')}"}, "budget": {"steps": 0, "flops": 0.0}}
+
+    def embed(self, sequences: list[str], batch_size: int = 4096, progress: bool = False) -> np.ndarray:
+        from benchbarcode.alignment import sequence_codes
+
+        return sequence_codes(list(sequences), self.max_length)
+
+
 def _random_parameters() -> int:
     return random_init_encoder().describe()["parameters"]
 

@@ -7,6 +7,11 @@ training set (keys ``train``). ``unseen-species``: the species of unseen species
 Both report accuracy and balanced accuracy of raw-cosine 1-NN, as the reference code does, and
 the same after subtracting the keys' mean embedding (``*_centred``): a shared offset dominates
 cosine similarity in many pretrained encoders, and centring removes it without using labels.
+
+The search is a similarity backend (:data:`benchbarcode.neighbours.SIMILARITIES`): cosine over
+embeddings, or alignment over barcodes for an encoder whose rows are nucleotide codes (the
+alignment baseline; no centred metrics there). The backend restates the protocol's ``distance``
+and ``precision`` in its results.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray, suffix: str = "") -> dict[st
 def _meta(name: str, description: str, keys: str, rank: str, version: str = "1", **protocol) -> TaskMeta:
     return TaskMeta(
         name=name, version=version, description=description, splits=(keys, "test_unseen"),
-        label_rank=rank, metrics=METRICS, main_score="accuracy",
+        label_rank=rank, metrics=METRICS, main_score="accuracy", method_keys=("distance", "precision"),
         protocol={
             "classifier": "1-nearest-neighbour", "k": 1, "distance": "cosine",
             "keys": keys, "queries": "test_unseen", "label_rank": rank,
@@ -53,17 +58,19 @@ def _meta(name: str, description: str, keys: str, rank: str, version: str = "1",
 class NearestNeighbourTask(Task):
     """1-NN classification of ``test_unseen`` queries against the labelled keys of ``meta.splits[0]``.
 
-    ``query_chunk`` and ``key_chunk`` bound the similarity block computed at once.
+    ``query_chunk`` and ``key_chunk`` bound the similarity block computed at once (None: the
+    search's own default).
     """
 
     #: score only the queries whose class has a key (the others can never be right)
     exclude_keyless_queries = False
+    similarities = ("cosine", "alignment")
 
-    def __init__(self, query_chunk: int = 1024, key_chunk: int = 32768):
-        self.query_chunk, self.key_chunk = int(query_chunk), int(key_chunk)
+    def __init__(self, query_chunk: int | None = None, key_chunk: int | None = None):
+        self.query_chunk, self.key_chunk = query_chunk, key_chunk
 
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
-                 seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
+                 seed: int = 0, device: str = "cpu", progress: bool = False, similarity: str = "cosine") -> dict:
         keys_split, queries_split = self.meta.splits
         kx, ky, kdrop = self.labelled(embeddings, labels, keys_split)
         qx, qy, qdrop = self.labelled(embeddings, labels, queries_split)
@@ -76,20 +83,22 @@ class NearestNeighbourTask(Task):
                 raise UserError(f"task {self.meta.name}: no {queries_split} record has a "
                                 f"{self.meta.label_rank} among the {keys_split} keys")
             qx, qy = qx[~keyless], qy[~keyless]
-        from benchbarcode.neighbours import nearest_keys  # torch: on use only
+        if similarity not in self.similarities:
+            raise UserError(f"task {self.meta.name}: cannot compare rows by {similarity!r}")
+        from benchbarcode.neighbours import search  # torch: on use only
 
+        found, protocol, extras = search(similarity, kx, qx, device=device, query_chunk=self.query_chunk,
+                                         key_chunk=self.key_chunk, progress=progress)
         scores: dict[str, float] = {}
-        centre = kx.mean(axis=0, dtype=np.float64).astype(np.float32)
-        for suffix, offset in (("", None), ("_centred", centre)):
-            nearest = nearest_keys(kx, qx, offset=offset, device=device, query_chunk=self.query_chunk,
-                                   key_chunk=self.key_chunk, progress=progress)
+        for suffix, nearest in found.items():
             scores.update(_scores(qy, ky[nearest], suffix))
         counts = {"keys": len(ky), "queries": len(qy), "key_classes": len(np.unique(ky)),
                   "query_classes": len(np.unique(qy)),
                   "queries_without_key_class": int(keyless.sum()),
                   "queries_excluded": int(keyless.sum()) if self.exclude_keyless_queries else 0,
                   f"dropped_missing_{keys_split}": kdrop, f"dropped_missing_{queries_split}": qdrop}
-        return {"scores": scores, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
+        return {"scores": scores, "scores_std": {}, "seeds": [int(seed)], "counts": counts,
+                **({"protocol": protocol} if protocol else {}), **extras}
 
 
     def unsupported(self, labels):

@@ -73,6 +73,7 @@ KEY_KEEPS = {
     "family": {"family": "x"}, "description": {"description": "other words"},
     "embedding_dim": {"embedding_dim": 4}, "parameters": {"parameters": 1001}, "budget": {"budget": {"steps": 11}},
     "pretrainable": {"pretrainable": True}, "seeded": {"seeded": True}, "control": {"control": {"encoder": "x"}},
+    "similarity": {"similarity": "alignment"},  # how rows are compared, declared with the name
 }
 
 

@@ -153,6 +153,53 @@ def test_nearest_keys_ties_and_zero_vectors():
     assert got.tolist() == [3, 0, 0]
 
 
+def exact_nearest(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The definition: float64 cosine of the float32 unit vectors, lowest index on ties."""
+    from benchbarcode.neighbours import unit_rows
+
+    sims = unit_rows(queries, None).astype(np.float64) @ unit_rows(keys, None).astype(np.float64).T
+    return (sims == sims.max(axis=1, keepdims=True)).argmax(axis=1)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float32"])
+def test_candidate_search_is_exact_on_adversarial_embeddings(precision):
+    """Shared offset (raw cosine ~0.999 everywhere), clusters of near-identical keys 1e-6 apart
+    (far below bfloat16's resolution), exact duplicates across chunks, a zero query."""
+    rng = np.random.default_rng(11)
+    dim = 64
+    offset = 50.0 * rng.normal(size=dim)
+    centres = rng.normal(size=(20, dim))
+    keys = offset + centres[rng.integers(0, 20, 2000)] + 0.05 * rng.normal(size=(2000, dim))
+    keys[500:540] = keys[3] + 1e-6 * rng.normal(size=(40, dim))   # near-ties
+    keys[1500:1510] = keys[7]                                        # exact copies, later chunks
+    keys = keys.astype(np.float32)
+    queries = (offset + centres[rng.integers(0, 20, 300)] + 0.05 * rng.normal(size=(300, dim)))
+    queries[:20] = keys[[3, 7, 510, 1505] * 5] + 1e-7 * rng.normal(size=(20, dim))
+    queries[20] = 0.0
+    queries = queries.astype(np.float32)
+    for chunks in [(64, 256), (300, 4096), (1, 7)]:
+        got = nearest_keys(keys, queries, precision=precision, query_chunk=chunks[0], key_chunk=chunks[1])
+        np.testing.assert_array_equal(got, exact_nearest(keys, queries))
+    centre = keys.mean(axis=0)
+    got = nearest_keys(keys, queries, offset=centre, precision=precision)
+    np.testing.assert_array_equal(got, exact_nearest(keys - centre, queries - centre))
+
+
+def test_candidate_margin_is_needed():
+    """The proof's margin is what makes bfloat16 exact: without re-ranking, bfloat16's own best
+    key differs from the exact one on these embeddings (so the test above can fail)."""
+    import torch
+
+    rng = np.random.default_rng(11)
+    keys = (rng.normal(size=(2000, 64)) + 30).astype(np.float32)
+    queries = (rng.normal(size=(300, 64)) + 30).astype(np.float32)
+    unit = lambda x: torch.from_numpy(x / np.linalg.norm(x, axis=1, keepdims=True))  # noqa: E731
+    rough = (unit(queries).bfloat16() @ unit(keys).bfloat16().T).float().argmax(dim=1).numpy()
+    assert (rough != exact_nearest(keys, queries)).mean() > 0.1
+    np.testing.assert_array_equal(nearest_keys(keys, queries, precision="bfloat16"),
+                                  exact_nearest(keys, queries))
+
+
 def test_open_world_chunking_does_not_change_scores_and_drops_missing_genus():
     rng = np.random.default_rng(4)
     keys = rng.normal(size=(60, 8)).astype(np.float32)

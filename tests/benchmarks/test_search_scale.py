@@ -1,0 +1,107 @@
+"""1-NN search at BIOSCAN-5M scale: 300k keys x 8k queries x 768 dimensions (pytest-benchmark).
+
+Run (about 5 minutes on 2 cores) and save JSON with::
+
+    python -m pytest tests/benchmarks/test_search_scale.py -o addopts="" --benchmark-only \
+        --benchmark-json=search.json
+
+``BENCHBARCODE_BENCH_SEARCH=keys,queries`` changes the sizes. The embeddings imitate a frozen
+encoder's: a shared offset (raw cosine near 1 everywhere), 2,000 clusters, near-identical and
+identical keys. Every method is timed in alternating rounds in one run, and every answer is
+checked against the others:
+
+* ``blocked_float32``: the suite's search before the candidate pass (a running float32 maximum
+  over ``[1024, 32768]`` blocks), the reference;
+* ``nearest_keys`` with bfloat16 and float32 candidates (exact by construction);
+* faiss ``IndexFlatIP`` (exact float32 inner product), when faiss is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from benchbarcode.neighbours import nearest_keys
+
+SMOKE = os.environ.get("BENCHBARCODE_BENCH_SMOKE") == "1"
+SIZES = os.environ.get("BENCHBARCODE_BENCH_SEARCH", "2000,100" if SMOKE else "300000,8000")
+ROUNDS = 1 if SMOKE else 3
+
+
+def encoder_like(n_keys: int, n_queries: int, dim: int = 768, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    offset = 3.0 * rng.standard_normal(dim, dtype=np.float32)
+    centres = rng.standard_normal((2000, dim), dtype=np.float32)
+
+    def draw(n):
+        x = centres[rng.integers(0, len(centres), n)] + 0.3 * rng.standard_normal((n, dim), dtype=np.float32)
+        return x + offset
+
+    keys, queries = draw(n_keys), draw(n_queries)
+    keys[1::50] = keys[::50][: len(keys[1::50])]  # identical keys (same barcode)
+    keys[2::50] = keys[::50][: len(keys[2::50])] + 1e-6  # near-identical
+    return keys, queries
+
+
+def blocked_float32(keys, queries, query_chunk=1024, key_chunk=32768):
+    """The reference: float32 similarities, running maximum per query, lowest index on ties."""
+    def unit(x):
+        x = torch.from_numpy(x)
+        n = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        return x / torch.where(n > 0, n, torch.ones_like(n))
+
+    q = unit(queries)
+    best = torch.full((len(q),), -torch.inf)
+    arg = torch.zeros(len(q), dtype=torch.long)
+    for k0 in range(0, len(keys), key_chunk):
+        block = unit(keys[k0:k0 + key_chunk])
+        for q0 in range(0, len(q), query_chunk):
+            val, idx = (q[q0:q0 + query_chunk] @ block.T).max(dim=1)
+            better = val > best[q0:q0 + query_chunk]
+            best[q0:q0 + query_chunk] = torch.where(better, val, best[q0:q0 + query_chunk])
+            arg[q0:q0 + query_chunk] = torch.where(better, idx + k0, arg[q0:q0 + query_chunk])
+    return arg.numpy()
+
+
+def faiss_flat(keys, queries):
+    import faiss
+
+    k, q = keys.copy(), queries.copy()
+    faiss.normalize_L2(k)
+    faiss.normalize_L2(q)
+    index = faiss.IndexFlatIP(k.shape[1])
+    index.add(k)
+    return index.search(q, 1)[1][:, 0]
+
+
+def test_nearest_keys_at_scale(benchmark):
+    n_keys, n_queries = (int(v) for v in SIZES.split(","))
+    keys, queries = encoder_like(n_keys, n_queries)
+    methods = {"blocked_float32": blocked_float32,
+               "nearest_keys_bfloat16": lambda k, q: nearest_keys(k, q, precision="bfloat16"),
+               "nearest_keys_float32": lambda k, q: nearest_keys(k, q, precision="float32")}
+    try:
+        import faiss  # noqa: F401
+
+        methods["faiss_flat_ip"] = faiss_flat
+    except ImportError:
+        pass
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    answers = {}
+    for _ in range(ROUNDS):
+        for name, method in methods.items():
+            started = time.perf_counter()
+            answers[name] = method(keys, queries)
+            times[name].append(time.perf_counter() - started)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    exact = answers["nearest_keys_float32"]
+    np.testing.assert_array_equal(answers["nearest_keys_bfloat16"], exact)
+    benchmark.extra_info.update({
+        "keys": n_keys, "queries": n_queries, "threads": torch.get_num_threads(), "seconds": medians,
+        "speedup_bfloat16_vs_blocked_float32": medians["blocked_float32"] / medians["nearest_keys_bfloat16"],
+        "answers_differing_from_exact": {name: int((a != exact).sum()) for name, a in answers.items()}})
