@@ -25,6 +25,10 @@ MIN_CLUSTER_SIZE = 5
 MIN_RECORDS_PER_CLASS = 2.0
 MIN_RECORDS = 2 * MIN_CLUSTER_SIZE
 METRICS = ("ami_agglomerative", "ami_hdbscan")
+# Ward linkage (scipy, under sklearn) holds all N(N-1)/2 float64 distances: 10 GB at 50,000 records.
+# BIOSCAN-5M's test_unseen has 7,887 (58 s and 1.1 GB on 2 cores, tests/benchmarks/test_tasks_scale.py);
+# above this the result says why instead of running out of memory.
+MAX_RECORDS = 50_000
 
 
 _last_reduction: dict[tuple, np.ndarray] = {}  # the latest UMAP, reused by the next task
@@ -102,6 +106,9 @@ class ClusteringTask(Task):
         n_classes = len(np.unique(y))
         counts = {"samples": len(y), "classes": n_classes, f"dropped_missing_{split}": dropped}
         reason = too_few(len(y), n_classes)
+        if len(y) > MAX_RECORDS:
+            reason = (f"too many records to cluster: {len(y):,} > {MAX_RECORDS:,} (Ward linkage needs "
+                      f"{len(y) * (len(y) - 1) / 2 * 8 / 1e9:.0f} GB of pairwise distances)")
         if reason:
             return {"unscored": reason, "scores": {}, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
         from sklearn.cluster import HDBSCAN, AgglomerativeClustering  # slow imports: on use only

@@ -88,6 +88,16 @@ def test_unseen_species_scores_only_queries_whose_species_has_keys():
         task.evaluate({"key_unseen": keys, "test_unseen": queries[:10]}, labels)
 
 
+def test_clustering_says_too_many_records_instead_of_running_out_of_memory(monkeypatch):
+    from benchbarcode.tasks import clustering
+
+    monkeypatch.setattr(clustering, "MAX_RECORDS", 40)
+    x = np.random.default_rng(3).normal(size=(41, 8)).astype(np.float32)
+    result = registry.get_task("clustering").evaluate({"test_unseen": x}, {"test_unseen": frame([f"s{i % 5}" for i in range(41)])})
+    assert result["unscored"].startswith("too many records to cluster: 41 > 40 (Ward linkage needs")
+    assert result["scores"] == {}
+
+
 def test_clustering_says_too_few_records_instead_of_a_number():
     """27 records of 21 species: ward with k = 21 would score AMI ~1 for nothing."""
     from benchbarcode.results import build_result, validate_result

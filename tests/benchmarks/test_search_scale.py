@@ -105,3 +105,26 @@ def test_nearest_keys_at_scale(benchmark):
         "keys": n_keys, "queries": n_queries, "threads": torch.get_num_threads(), "seconds": medians,
         "speedup_bfloat16_vs_blocked_float32": medians["blocked_float32"] / medians["nearest_keys_bfloat16"],
         "answers_differing_from_exact": {name: int((a != exact).sum()) for name, a in answers.items()}})
+
+
+def test_alignment_search(benchmark):
+    """The alignment baseline's exact search (``benchbarcode.alignment``): open-world keys (train)
+    and queries (test_unseen) of ``sim``, one worker process and two; ``extra_info``: seconds,
+    seconds per distinct query, and that both give the same answer."""
+    from benchbarcode.alignment import nearest_by_alignment
+    from benchbarcode.data import load_barcodes
+
+    ds = load_barcodes("sim:3000" if SMOKE else "sim")
+    keys, queries = ds.split("train")["sequence"].tolist(), ds.split("test_unseen")["sequence"].tolist()
+    if SMOKE:
+        queries = queries[:20]
+    seconds, answers = {}, {}
+    for workers in (1, 2):
+        started = time.perf_counter()
+        answers[workers] = nearest_by_alignment(keys, queries, workers=workers)[0]
+        seconds[workers] = time.perf_counter() - started
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    np.testing.assert_array_equal(answers[1], answers[2])
+    benchmark.extra_info.update({"keys": len(keys), "distinct_keys": len(set(keys)), "queries": len(queries),
+                                 "distinct_queries": len(set(queries)), "seconds_by_workers": seconds,
+                                 "s_per_distinct_query_1_worker": seconds[1] / len(set(queries))})
