@@ -265,7 +265,9 @@ def _budget_line(meta: dict) -> str:
 
 def _encoder_line(meta: dict) -> str:
     params = "unknown" if meta["parameters"] is None else f"{meta['parameters']:,}"
-    return f"encoder {meta['name']} ({meta['family']}, {params} parameters, {meta['embedding_dim']}-d)"
+    similarity = meta.get("similarity", "cosine")
+    shape = f"{meta['embedding_dim']}-d" if similarity == "cosine" else f"not an embedding: compared by {similarity}"
+    return f"encoder {meta['name']} ({meta['family']}, {params} parameters, {shape})"
 
 
 def _overlap_line(data: dict) -> str:
@@ -783,7 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_cache, _parser=p)
     p = cache_sub.add_parser("clear", help="remove cached embeddings and/or pretrained encoders")
-    p.add_argument("--what", choices=["all", "embeddings", "pretrained"], default="all",
+    p.add_argument("--what", choices=["all", "embeddings", "pretrained", "shards"], default="all",
                    help="which part to remove (default all)")
     p.set_defaults(func=cmd_cache, _parser=p)
     for p in (parser, data, cache):  # a group without its subcommand is an error, not a help page

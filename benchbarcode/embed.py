@@ -1,8 +1,11 @@
 """Embeddings of a split, with an on-disk cache keyed by everything that changes a vector.
 
-A cache entry is ``ROOT/<key[:2]>/<key>.npz`` holding ``embeddings`` (float32 ``[N, D]``),
-``key``, ``checksum`` (SHA-256 of the array bytes) and ``parts`` (the key's inputs as JSON).
-A file that fails any check on load is deleted and recomputed, never trusted.
+A cache entry is two files under ``ROOT/<key[:2]>/``: ``<key>.npy`` (float32 ``[N, D]``) and
+``<key>.json`` (``key``, ``checksum``: SHA-256 of the array bytes, ``parts``: the key's inputs),
+each written atomically, the record last (an array without its record is no entry). A hit is
+memory-mapped (copy-on-write), so the embeddings of millions of barcodes are paged in from the
+file instead of held in memory, and a freshly computed array is returned the same way once
+saved. A file that fails any check on load is deleted and recomputed, never trusted.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import pandas as pd
 
 from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import atomic_path
+from benchbarcode.fileio import atomic_path, write_text_atomic
 from benchbarcode.registry import EncoderMeta
 from benchbarcode.runtime import Dist
 
-CACHE_FORMAT = 3  # 2: keyed by EncoderMeta.identity(); 3: canonical.digest
+CACHE_FORMAT = 4  # 2: keyed by EncoderMeta.identity(); 3: canonical.digest; 4: .npy + .json, memory-mapped
 _KEY_RE = re.compile(r"[0-9a-f]{64}")
 _LABEL_ARRAYS = ("processid", "genus", "species")
 _OPTIONAL_ARRAYS = ("split",)
@@ -57,8 +60,17 @@ def cache_key(parts: dict) -> str:
     return digest(parts)
 
 
-def _checksum(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+def _checksum(array: np.ndarray, chunk_rows: int = 65536) -> str:
+    """SHA-256 of the array's bytes (row blocks at a time: a memory map is paged, not copied)."""
+    array = np.ascontiguousarray(array)
+    digest_ = hashlib.sha256()
+    for start in range(0, max(len(array), 1), chunk_rows):
+        digest_.update(memoryview(array[start:start + chunk_rows]).cast("B"))
+    return digest_.hexdigest()
+
+
+def _finite(array: np.ndarray, chunk_rows: int = 65536) -> bool:
+    return all(np.isfinite(array[i:i + chunk_rows]).all() for i in range(0, len(array), chunk_rows))
 
 
 class EmbeddingCache:
@@ -68,46 +80,58 @@ class EmbeddingCache:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
 
     def path(self, key: str) -> Path:
+        """The array file of ``key`` (its record is the same name with ``.json``)."""
         if not _KEY_RE.fullmatch(key):
             raise ValueError(f"not a cache key (64 lowercase hex digits): {key!r}")
-        return self.root / key[:2] / f"{key}.npz"
+        return self.root / key[:2] / f"{key}.npy"
+
+    def record_path(self, key: str) -> Path:
+        return self.path(key).with_suffix(".json")
 
     def load(self, key: str, n_rows: int) -> np.ndarray | None:
-        """The cached ``[n_rows, D]`` float32 array, or None when absent or corrupt (then deleted)."""
-        path = self.path(key)
-        if not path.is_file():
+        """The cached ``[n_rows, D]`` float32 array (memory-mapped, copy-on-write), or None when
+        absent or corrupt (then deleted)."""
+        path, record_path = self.path(key), self.record_path(key)
+        if not record_path.is_file():
+            path.unlink(missing_ok=True)  # an array whose record was never written
             return None
         problem = None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                array, stored_key, checksum = npz["embeddings"], str(npz["key"]), str(npz["checksum"])
-        except Exception as exc:  # truncated, garbage, missing arrays, pickled objects...
+            record = json.loads(record_path.read_text())
+            array = np.load(path, mmap_mode="c", allow_pickle=False)
+            stored_key, checksum = record["key"], record["checksum"]
+        except Exception as exc:  # truncated, garbage, missing fields, pickled objects...
             problem = f"unreadable ({type(exc).__name__}: {exc})"
         else:
             if stored_key != key:
                 problem = "stored key differs"
             elif array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != n_rows:
                 problem = f"holds {array.dtype} {array.shape}, expected float32 ({n_rows}, D)"
-            elif not np.isfinite(array).all():
+            elif not _finite(array):
                 problem = "non-finite values"
             elif _checksum(array) != checksum:
                 problem = "checksum mismatch"
         if problem is None:
             return array
         log.warning("embedding cache %s is corrupt (%s); deleting it", path, problem)
-        path.unlink(missing_ok=True)
+        self.remove(key)
         return None
 
-    def save(self, key: str, array: np.ndarray, parts: dict) -> Path:
-        """Write ``array`` under ``key`` atomically; returns the file's path."""
+    def save(self, key: str, array: np.ndarray, parts: dict) -> np.ndarray:
+        """Write ``array`` under ``key`` atomically; returns it memory-mapped from the file."""
         array = np.ascontiguousarray(array, dtype=np.float32)
-        if array.ndim != 2 or not np.isfinite(array).all():
+        if array.ndim != 2 or not _finite(array):
             raise ValueError(f"cache entries are finite [N, D] arrays, not shape {array.shape}")
         path = self.path(key)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, embeddings=array, key=np.array(key), checksum=np.array(_checksum(array)),
-                     parts=np.array(json.dumps(parts, sort_keys=True)))
-        return path
+            np.save(fh, array, allow_pickle=False)
+        write_text_atomic(self.record_path(key),
+                          json.dumps({"key": key, "checksum": _checksum(array), "parts": parts}, sort_keys=True))
+        return np.load(path, mmap_mode="c", allow_pickle=False)
+
+    def remove(self, key: str) -> None:
+        self.record_path(key).unlink(missing_ok=True)
+        self.path(key).unlink(missing_ok=True)
 
 
 def _checked(encoder: Any, array: Any, n_rows: int) -> np.ndarray:
@@ -152,7 +176,7 @@ def embed_sequences(encoder: Any, sequences: list[str], *, parts: dict | None,
         if hit is not None and encoder.meta.embedding_dim in (None, hit.shape[1]):
             return hit, True
         if hit is not None and dist.main:  # a hand-edited file, or an encoder whose stated dimension changed
-            cache.path(key).unlink(missing_ok=True)
+            cache.remove(key)
     first: dict[str, int] = {}  # distinct sequences in order of first appearance
     rows = np.fromiter((first.setdefault(seq, len(first)) for seq in sequences), dtype=np.int64,
                        count=len(sequences))
@@ -167,7 +191,7 @@ def embed_sequences(encoder: Any, sequences: list[str], *, parts: dict | None,
     array = vectors[rows]
     del vectors
     if key is not None and dist.main:
-        cache.save(key, array, parts)
+        array = cache.save(key, array, parts)  # from here on paged from the file, not held twice
     return array, False
 
 
@@ -263,7 +287,7 @@ def read_embeddings_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- the cache as a whole
-_PARTS = ("embeddings", "pretrained")
+_PARTS = ("embeddings", "pretrained", "shards")  # shards: unfinished torchrun embeddings
 
 
 def cache_info() -> dict:
@@ -274,7 +298,7 @@ def cache_info() -> dict:
     parts = {}
     for part in _PARTS:
         files = [p for p in (root / part).rglob("*") if p.is_file()] if (root / part).is_dir() else []
-        entries = (len([f for f in files if f.suffix == ".npz"]) if part == "embeddings"
+        entries = (len([f for f in files if f.suffix == ".json"]) if part == "embeddings"
                    else len([d for d in (root / part).iterdir() if d.is_dir()]) if (root / part).is_dir() else 0)
         parts[part] = {"entries": entries, "bytes": sum(f.stat().st_size for f in files)}
     return {"root": str(root), "set_by": set_by, "parts": parts}

@@ -208,7 +208,8 @@ def test_embed_every_record_and_cache_commands(place, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["root"] == str(place / "cache") and info["parts"]["embeddings"]["entries"] == 1
     assert cli.main(["cache", "clear"]) == 0
-    assert "removed 1 files" in capsys.readouterr().out and not (place / "cache" / "embeddings").exists()
+    # one entry: its array and its record
+    assert "removed 2 files" in capsys.readouterr().out and not (place / "cache" / "embeddings").exists()
 
 
 def test_resuming_says_from_which_step(place, capsys, caplog):

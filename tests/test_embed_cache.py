@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +54,8 @@ def _cached_once(tmp_path):
     parts = _parts()
     first, hit = embed_sequences(enc, SEQS, parts=parts, cache=cache)
     assert not hit and enc.calls == 1
-    return cache, enc, parts, first, cache.path(cache_key(parts))
+    # a copy: the returned array is paged from the file, which the corruption tests overwrite in place
+    return cache, enc, parts, np.array(first), cache.path(cache_key(parts))
 
 
 # ----------------------------------------------------------------------------- keys
@@ -135,7 +135,8 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 
 def test_path_layout_and_bad_key(tmp_path):
     key = cache_key(_parts())
-    assert EmbeddingCache(tmp_path).path(key) == tmp_path / key[:2] / f"{key}.npz"
+    assert EmbeddingCache(tmp_path).path(key) == tmp_path / key[:2] / f"{key}.npy"
+    assert EmbeddingCache(tmp_path).record_path(key) == tmp_path / key[:2] / f"{key}.json"
     with pytest.raises(ValueError):
         EmbeddingCache(tmp_path).path("../../etc/passwd")
 
@@ -184,7 +185,7 @@ def test_bad_encoder_output_is_a_user_error(tmp_path, output, match):
     with pytest.raises(UserError, match=match) as info:
         embed_sequences(enc, SEQS, parts=_parts(), cache=EmbeddingCache(tmp_path))
     assert "'fake'" in str(info.value)
-    assert not list(tmp_path.rglob("*.npz"))  # nothing cached
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing cached
 
 
 def test_float64_output_is_converted(tmp_path):
@@ -194,12 +195,18 @@ def test_float64_output_is_converted(tmp_path):
 
 
 # ----------------------------------------------------------------------------- corruption
-def _rewrite_npz(path: Path, **changes) -> None:
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    arrays.update(changes)
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+def _record(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _rewrite(path: Path, array: np.ndarray | None = None, checksum: bool = False, **record) -> None:
+    """Replace the entry's array and/or record fields (``checksum=True``: a checksum that matches)."""
+    if array is not None:
+        with open(path, "wb") as fh:
+            np.save(fh, array, allow_pickle=array.dtype == object)
+        if checksum:
+            record["checksum"] = embed._checksum(array)
+    _record(path).write_text(json.dumps({**json.loads(_record(path).read_text()), **record}))
 
 
 def _truncate(path):
@@ -211,49 +218,49 @@ def _garbage(path):
 
 
 def _wrong_key(path):
-    _rewrite_npz(path, key=np.array("f" * 64))
+    _rewrite(path, key="f" * 64)
 
 
 def _wrong_rows(path):
-    with np.load(path) as npz:
-        arr = npz["embeddings"][:3]
-    _rewrite_npz(path, embeddings=arr, checksum=np.array(embed._checksum(arr)))
+    _rewrite(path, np.load(path)[:3], checksum=True)
 
 
 def _stale_checksum(path):
-    with np.load(path) as npz:
-        arr = npz["embeddings"].copy()
+    arr = np.load(path).copy()
     arr[0, 0] += 1.0
-    _rewrite_npz(path, embeddings=arr)
+    _rewrite(path, arr)
 
 
 def _nans(path):
-    with np.load(path) as npz:
-        arr = npz["embeddings"].copy()
+    arr = np.load(path).copy()
     arr[1, 1] = np.nan
-    _rewrite_npz(path, embeddings=arr, checksum=np.array(embed._checksum(arr)))
+    _rewrite(path, arr, checksum=True)
 
 
 def _float64(path):
-    with np.load(path) as npz:
-        arr = npz["embeddings"].astype(np.float64)
-    _rewrite_npz(path, embeddings=arr, checksum=np.array(embed._checksum(arr)))
+    _rewrite(path, np.load(path).astype(np.float64), checksum=True)
 
 
 def _pickled(path):
-    with open(path, "wb") as fh:
-        np.savez(fh, embeddings=np.array([object()] * 4, dtype=object))
+    _rewrite(path, np.array([object()] * 4, dtype=object))
 
 
 def _missing_checksum(path):
-    with np.load(path) as npz:
-        arrays = {n: npz[n] for n in npz.files if n != "checksum"}
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    record = json.loads(_record(path).read_text())
+    del record["checksum"]
+    _record(path).write_text(json.dumps(record))
+
+
+def _garbage_record(path):
+    _record(path).write_text("{not json")
+
+
+def _missing_record(path):  # an array whose record was never written (killed between the two)
+    _record(path).unlink()
 
 
 CORRUPTIONS = [_truncate, _garbage, _wrong_key, _wrong_rows, _stale_checksum, _nans, _float64, _pickled,
-               _missing_checksum]
+               _missing_checksum, _garbage_record, _missing_record]
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda f: f.__name__.strip("_"))
@@ -261,7 +268,7 @@ def test_corrupt_file_is_deleted_on_load(tmp_path, corrupt):
     cache, _, parts, _, path = _cached_once(tmp_path)
     corrupt(path)
     assert cache.load(cache_key(parts), len(SEQS)) is None
-    assert not path.exists()  # deleted, never trusted
+    assert not path.exists() and not _record(path).exists()  # deleted, never trusted
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda f: f.__name__.strip("_"))
@@ -270,7 +277,7 @@ def test_corrupt_file_is_recomputed_and_replaced(tmp_path, corrupt, caplog):
     corrupt(path)
     again, hit = embed_sequences(enc, SEQS, parts=parts, cache=cache)
     assert not hit and enc.calls == 2 and np.array_equal(again, first)
-    assert "corrupt" in caplog.text
+    assert "corrupt" in caplog.text or corrupt is _missing_record  # no record: simply no entry
     third, hit = embed_sequences(enc, SEQS, parts=parts, cache=cache)  # the replacement is good
     assert hit and enc.calls == 2 and np.array_equal(third, first)
 
@@ -288,7 +295,7 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch, exc):
     def boom(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(np, "savez", boom)
+    monkeypatch.setattr(np, "save", boom)
     cache = EmbeddingCache(tmp_path)
     enc = FakeEncoder()
     with pytest.raises(type(exc)):
@@ -297,14 +304,14 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch, exc):
 
 
 def test_interrupt_midway_through_writing(tmp_path, monkeypatch):
-    real = np.savez
+    real = np.save
 
-    def partial(fh, **arrays):
-        real(fh, **arrays)
+    def partial(fh, array, **kwargs):
+        real(fh, array, **kwargs)
         fh.truncate(10)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", partial)
+    monkeypatch.setattr(np, "save", partial)
     with pytest.raises(KeyboardInterrupt):
         embed_sequences(FakeEncoder(), SEQS, parts=_parts(), cache=EmbeddingCache(tmp_path))
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
@@ -312,11 +319,22 @@ def test_interrupt_midway_through_writing(tmp_path, monkeypatch):
 
 def test_save_holds_parts_and_checksum(tmp_path):
     cache, _, parts, first, path = _cached_once(tmp_path)
-    with zipfile.ZipFile(path) as zf:
-        assert sorted(zf.namelist()) == ["checksum.npy", "embeddings.npy", "key.npy", "parts.npy"]
-    with np.load(path, allow_pickle=False) as npz:
-        assert json.loads(str(npz["parts"])) == parts
-        assert str(npz["checksum"]) == embed._checksum(first)
+    record = json.loads(_record(path).read_text())
+    assert record == {"key": cache_key(parts), "parts": parts, "checksum": embed._checksum(first)}
+    assert np.array_equal(np.load(path, allow_pickle=False), first)
+
+
+def test_hits_are_memory_mapped_copy_on_write(tmp_path):
+    """A hit (and a freshly saved array) is paged from the file; writing to it changes no file."""
+    cache = EmbeddingCache(tmp_path / "cache")
+    enc, parts = FakeEncoder(), _parts()
+    fresh, _ = embed_sequences(enc, SEQS, parts=parts, cache=cache)
+    path = cache.path(cache_key(parts))
+    assert isinstance(fresh, np.memmap)
+    hit, _ = embed_sequences(enc, SEQS, parts=parts, cache=cache)
+    assert isinstance(hit, np.memmap) and Path(hit.filename) == path.resolve()
+    hit[0, 0] = -1.0
+    assert np.load(path)[0, 0] != -1.0
 
 
 # ----------------------------------------------------------------------------- embeddings npz

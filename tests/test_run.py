@@ -90,7 +90,7 @@ def test_interrupted_run_resumes(tmp_path, ds, monkeypatch):
 
 def test_corrupt_cache_file_is_recomputed_not_trusted(tmp_path, ds):
     first = run_benchmark(opts(tmp_path, tasks=["open-world"]), ds)
-    files = sorted((tmp_path / "cache" / "embeddings").rglob("*.npz"))
+    files = sorted((tmp_path / "cache" / "embeddings").rglob("*.npy"))
     assert len(files) == 2
     for f in files:
         f.write_bytes(f.read_bytes()[:100])  # truncated
