@@ -55,21 +55,25 @@ def codes_to_sequences(codes: np.ndarray) -> list[str]:
     return out
 
 
-def qgram_counts(sequences: list[str]):
-    """Sparse ``[N, 4**Q]`` counts of each barcode's valid (ACGT-only) q-grams."""
+def qgram_counts(sequences: list[str], chunk: int = 8192):
+    """Sparse ``[N, 4**Q]`` counts of each barcode's valid (ACGT-only) q-grams (built in chunks of
+    barcodes, so the dense token ids of a large key set never exist at once)."""
     import scipy.sparse as sp
 
     from benchbarcode.tokenizers import UNK_ID, KmerTokenizer
 
-    width = max([Q] + [len(s) for s in sequences])
-    ids, _ = KmerTokenizer(Q, stride=1, max_len=width)(sequences)
-    rows = np.repeat(np.arange(len(sequences)), ids.shape[1])
-    flat = ids.ravel()
-    keep = flat > UNK_ID
-    counts = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], flat[keep] - 2)),
-                           shape=(len(sequences), 4 ** Q))
-    counts.sum_duplicates()
-    return counts
+    tokenizer = KmerTokenizer(Q, stride=1, max_len=max([Q] + [len(s) for s in sequences]))
+    blocks = []
+    for start in range(0, len(sequences), chunk):
+        ids, _ = tokenizer(sequences[start:start + chunk])
+        rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
+        flat = ids.ravel()
+        keep = flat > UNK_ID
+        block = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], flat[keep] - 2)),
+                              shape=(ids.shape[0], 4 ** Q))
+        block.sum_duplicates()
+        blocks.append(block)
+    return sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, 4 ** Q), dtype=np.float32)
 
 
 _STATE: dict = {}  # the keys, shared with worker processes (fork) or set by _init_worker
@@ -127,7 +131,8 @@ def nearest_by_alignment(keys: list[str], queries: list[str], *, workers: int | 
     counts = qgram_counts(unique_keys)
     valid = np.asarray(counts.sum(axis=1)).ravel()
     parts = [unique_queries[i:i + chunk] for i in range(0, len(unique_queries), chunk)]
-    workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(parts)))
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = max(1, min(workers or available, len(parts)))
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(unique_queries), desc="align", unit="query", disable=not progress)
