@@ -84,8 +84,8 @@ def _init_worker(keys: list[str], key_counts, key_valid: np.ndarray) -> None:
                   lengths=np.array([len(k) for k in keys], dtype=np.int64))
 
 
-def _search(queries: list[str]) -> list[tuple[int, int, float]]:
-    """``(key index, score, identity)`` of the best key for each query (indices into the unique keys)."""
+def _search(queries: list[str]) -> list[tuple[int, float]]:
+    """``(key index, identity)`` of the best key for each query (indices into the unique keys)."""
     import edlib
 
     keys, lengths, valid = _STATE["keys"], _STATE["lengths"], _STATE["valid"]
@@ -113,7 +113,7 @@ def _search(queries: list[str]) -> list[tuple[int, int, float]]:
             score = int(shorter[j]) - 2 * e
             if score > best or (score == best and j < arg):
                 best, arg, best_e = score, int(j), e
-        out.append((arg, best, 1.0 - best_e / max(1, int(shorter[arg]))))
+        out.append((arg, 1.0 - best_e / max(1, int(shorter[arg]))))
     return out
 
 
@@ -123,10 +123,10 @@ def nearest_by_alignment(keys: list[str], queries: list[str], *, workers: int | 
     (``int64 [n_queries]``, ``float64 [n_queries]``); see the module docstring."""
     if not keys or not queries:
         raise ValueError("alignment search needs at least one key and one query")
-    unique_keys = list(dict.fromkeys(keys))
-    first_index = {}
+    first_index: dict[str, int] = {}  # distinct keys, in order of first appearance
     for i, k in enumerate(keys):
         first_index.setdefault(k, i)
+    unique_keys = list(first_index)
     unique_queries = list(dict.fromkeys(queries))
     counts = qgram_counts(unique_keys)
     valid = np.asarray(counts.sum(axis=1)).ravel()
@@ -136,7 +136,7 @@ def nearest_by_alignment(keys: list[str], queries: list[str], *, workers: int | 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(unique_queries), desc="align", unit="query", disable=not progress)
-    found: list[tuple[int, int, float]] = []
+    found: list[tuple[int, float]] = []
     if workers == 1:
         _init_worker(unique_keys, counts, valid)
         for part in parts:
@@ -152,5 +152,5 @@ def nearest_by_alignment(keys: list[str], queries: list[str], *, workers: int | 
     bar.close()
     by_query = dict(zip(unique_queries, found))
     nearest = np.array([first_index[unique_keys[by_query[q][0]]] for q in queries], dtype=np.int64)
-    identity = np.array([by_query[q][2] for q in queries], dtype=np.float64)
+    identity = np.array([by_query[q][1] for q in queries], dtype=np.float64)
     return nearest, identity

@@ -786,7 +786,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cache, _parser=p)
     p = cache_sub.add_parser("clear", help="remove cached embeddings and/or pretrained encoders")
     p.add_argument("--what", choices=["all", "embeddings", "pretrained", "shards"], default="all",
-                   help="which part to remove (default all)")
+                   help="which part to remove (default all; shards: what an interrupted torchrun "
+                        "embedding left)")
     p.set_defaults(func=cmd_cache, _parser=p)
     for p in (parser, data, cache):  # a group without its subcommand is an error, not a help page
         p.set_defaults(_group=p)

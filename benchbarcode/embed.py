@@ -234,7 +234,7 @@ def _read_shard(path: Path, rows: int) -> np.ndarray | None:
         array = np.load(path, allow_pickle=False)
     except Exception:  # truncated or foreign: redo it
         return None
-    if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != rows or not np.isfinite(array).all():
+    if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != rows or not _finite(array):
         return None
     return array
 

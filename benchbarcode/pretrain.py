@@ -269,10 +269,7 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     }
     if dist.main:
         checkpoints.write_encoder(out, model, meta)
-    if dist.world > 1:
-        import torch.distributed as tdist
-
-        tdist.barrier()
+    dist.barrier()
     return meta
 
 

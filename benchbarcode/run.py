@@ -298,7 +298,7 @@ def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
             pending.append(task)
 
     similarity = encoder.meta.similarity
-    for task in [t for t in pending if similarity not in getattr(t, "similarities", ("cosine",))]:
+    for task in [t for t in pending if similarity not in t.similarities]:
         reason = f"needs embeddings; {encoder.meta.name} is compared by {similarity}, not an embedding"
         outcomes[task.meta.name] = TaskOutcome(task.meta.name, "skipped", reason=reason)
         pending.remove(task)
