@@ -40,8 +40,10 @@ def _positive(text: str) -> int:
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="sim", metavar="SOURCE",
-                   help="sim (default), sim:SIZE, sim:SIZE:SEED, bioscan5m:DIR, or a file "
-                        "(BIOSCAN-5M CSV/TSV, BOLD v3 or v4 TSV, FASTA; .gz is fine)")
+                   help="sim (default), sim:SIZE, sim:SIZE:SEED, sim-large[:SIZE[:SEED]] (BIOSCAN-5M's "
+                        "shape and split protocol, 5,150,850 records by default, generated once into the "
+                        "cache), bioscan5m:DIR, or a file (BIOSCAN-5M CSV/TSV, BOLD v3 or v4 TSV, FASTA; "
+                        ".gz is fine)")
     p.add_argument("--split-seed", type=int, default=0, metavar="S",
                    help="seed for derived splits (sources without a split column); default 0")
     p.add_argument("--max-length", type=_positive, default=660, metavar="NT",
@@ -56,7 +58,8 @@ def _load(args):
     from benchbarcode.data import load_barcodes
 
     return load_barcodes(args.data, seed=args.split_seed, max_length=args.max_length,
-                         on_bad=args.on_bad, download=args.download)
+                         on_bad=args.on_bad, download=args.download,
+                         progress=not getattr(args, "quiet", False))
 
 
 def cmd_data_describe(args) -> int:
@@ -373,7 +376,7 @@ def cmd_run(args) -> int:
 
 def _check_run(opts, args) -> None:
     """What ``run`` / ``embed`` can check before any work: names, options, output paths."""
-    from benchbarcode.embed import cache_root
+    from benchbarcode.fileio import cache_root
     from benchbarcode.fileio import check_output_dir
     from benchbarcode.run import check_encoder_options, select_tasks
 
@@ -778,16 +781,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_tasks, _parser=p)
 
-    cache = sub.add_parser("cache", help="show or clear the embedding and pretraining cache",
-                           description=f"Embeddings and pretrained encoders are cached by identity; {CACHE_HELP}.")
+    cache = sub.add_parser("cache", help="show or clear the cache (embeddings, pretrained encoders, generated data)",
+                           description=f"Embeddings and pretrained encoders are cached by identity, generated "
+                                       f"data sets (sim-large) by size and seed; {CACHE_HELP}.")
     cache_sub = cache.add_subparsers(dest="cache_command", metavar="SUBCOMMAND")
     p = cache_sub.add_parser("info", help="where the cache is and how large each part is")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_cache, _parser=p)
-    p = cache_sub.add_parser("clear", help="remove cached embeddings and/or pretrained encoders")
-    p.add_argument("--what", choices=["all", "embeddings", "pretrained", "shards"], default="all",
+    p = cache_sub.add_parser("clear", help="remove one part of the cache, or all of it")
+    p.add_argument("--what", choices=["all", "embeddings", "pretrained", "shards", "data"], default="all",
                    help="which part to remove (default all; shards: what an interrupted torchrun "
-                        "embedding left)")
+                        "embedding left; data: generated sim-large twins, 3.5 GB at full size)")
     p.set_defaults(func=cmd_cache, _parser=p)
     for p in (parser, data, cache):  # a group without its subcommand is an error, not a help page
         p.set_defaults(_group=p)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import atomic_path, write_text_atomic
+from benchbarcode.fileio import atomic_path, cache_root, write_text_atomic
 from benchbarcode.registry import EncoderMeta
 from benchbarcode.runtime import Dist
 
@@ -32,16 +32,6 @@ _KEY_RE = re.compile(r"[0-9a-f]{64}")
 _LABEL_ARRAYS = ("processid", "genus", "species")
 _OPTIONAL_ARRAYS = ("split",)
 log = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    """Root of benchbarcode's caches: ``$BENCHBARCODE_CACHE``, else ``$XDG_CACHE_HOME/benchbarcode``,
-    else ``~/.cache/benchbarcode``. Embeddings live under ``embeddings/``, pretrained encoders under
-    ``pretrained/``."""
-    if os.environ.get("BENCHBARCODE_CACHE"):
-        return Path(os.environ["BENCHBARCODE_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "benchbarcode"
 
 
 def default_cache_dir() -> Path:
@@ -287,7 +277,9 @@ def read_embeddings_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- the cache as a whole
-_PARTS = ("embeddings", "pretrained", "shards")  # shards: unfinished torchrun embeddings
+_PARTS = ("embeddings", "pretrained", "shards", "data")  # shards: unfinished torchrun embeddings;
+# data: generated data sets (sim-large twins)
+_ENTRY_SUFFIX = {"embeddings": ".json", "data": ".csv"}  # other parts: one folder per entry
 
 
 def cache_info() -> dict:
@@ -298,14 +290,15 @@ def cache_info() -> dict:
     parts = {}
     for part in _PARTS:
         files = [p for p in (root / part).rglob("*") if p.is_file()] if (root / part).is_dir() else []
-        entries = (len([f for f in files if f.suffix == ".json"]) if part == "embeddings"
+        entries = (len([f for f in files if f.suffix == _ENTRY_SUFFIX[part]]) if part in _ENTRY_SUFFIX
                    else len([d for d in (root / part).iterdir() if d.is_dir()]) if (root / part).is_dir() else 0)
         parts[part] = {"entries": entries, "bytes": sum(f.stat().st_size for f in files)}
     return {"root": str(root), "set_by": set_by, "parts": parts}
 
 
 def clear_cache(what: str = "all") -> dict:
-    """Remove the cached embeddings and/or pretrained encoders (never anything else under the root)."""
+    """Remove one part of the cache (embeddings, pretrained encoders, torchrun shards, generated
+    data) or all of them; never anything else under the root."""
     import shutil
 
     root = cache_root()

@@ -1,4 +1,5 @@
-"""Atomic file writes: a temp file in the target directory, fsync, then rename over the target."""
+"""Where files go: atomic writes (a temp file in the target directory, fsync, then rename over the
+target), output-path checks, and the root of benchbarcode's caches."""
 
 from __future__ import annotations
 
@@ -88,3 +89,13 @@ def check_output_file(path: str | os.PathLike, flag: str, suffixes: tuple[str, .
     if p.exists() and not os.access(p, os.W_OK):
         raise UserError(f"{flag} {p}: is not writable")
     return p
+
+
+def cache_root() -> Path:
+    """Root of benchbarcode's caches: ``$BENCHBARCODE_CACHE``, else ``$XDG_CACHE_HOME/benchbarcode``,
+    else ``~/.cache/benchbarcode``. Embeddings live under ``embeddings/``, pretrained encoders under
+    ``pretrained/``, generated data sets under ``data/``."""
+    if os.environ.get("BENCHBARCODE_CACHE"):
+        return Path(os.environ["BENCHBARCODE_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "benchbarcode"

@@ -20,6 +20,12 @@ the same way, whatever its speed setting:
    query's best in float64, and the best one (lowest index on ties) is the answer. Identical key
    vectors are searched once (the first, i.e. lowest, index).
 
+Memory: bitwise copies among the raw keys are dropped first, the distinct keys are normalised into
+one float32 copy (:data:`ROW_CHUNK` rows at a time) and the residuals exist one ``key_chunk``
+block at a time, so the search holds the keys (possibly memory-mapped) plus one float32 copy of
+the distinct ones: at BIOSCAN-5M's train split with the 4,096-dimensional k-mer profile, 4.7 GB
+plus at most 4.7 GB, where normalising and centring whole matrices had needed four such copies.
+
 ``tests/test_tasks.py`` checks the answer against a float64 brute force on embeddings built to
 break it (a shared offset, keys 1e-6 apart, copies across blocks); without the margin bfloat16
 alone picks another key for most queries there. ``tests/benchmarks/test_search_scale.py`` times
@@ -45,13 +51,23 @@ QUERY_CHUNK = KEY_CHUNK = 2048
 _ROUNDOFF = {"bfloat16": 2.0 ** -8, "float32": 2.0 ** -24}
 
 
-def unit_rows(x: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
-    """float32 rows of ``x`` (minus ``offset``) scaled to unit L2 norm; a zero row stays zero."""
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    if offset is not None:
-        x = x - torch.as_tensor(np.asarray(offset, dtype=np.float32))
-    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    return (x / torch.where(norms > 0, norms, torch.ones_like(norms))).numpy()
+ROW_CHUNK = 4096  # rows normalised at a time: no temporary of the whole key matrix's size
+
+
+def unit_rows(x: np.ndarray, offset: np.ndarray | None, rows: np.ndarray | None = None) -> np.ndarray:
+    """float32 rows of ``x`` (only ``rows``, when given; minus ``offset``) scaled to unit L2 norm;
+    a zero row stays zero. Written into one new array, :data:`ROW_CHUNK` rows at a time."""
+    x = np.asarray(x)
+    rows = np.arange(len(x)) if rows is None else rows
+    out = np.empty((len(rows), x.shape[1]), dtype=np.float32)
+    shift = None if offset is None else torch.as_tensor(np.asarray(offset, dtype=np.float32))
+    for i in range(0, len(rows), ROW_CHUNK):
+        block = torch.as_tensor(np.asarray(x[rows[i:i + ROW_CHUNK]], dtype=np.float32))
+        if shift is not None:
+            block = block - shift
+        norms = torch.linalg.vector_norm(block, dim=1, keepdim=True)
+        out[i:i + ROW_CHUNK] = (block / torch.where(norms > 0, norms, torch.ones_like(norms))).numpy()
+    return out
 
 
 @functools.cache
@@ -77,21 +93,40 @@ def resolve_precision(precision: str, device: str) -> str:
 def first_of_duplicates(x: np.ndarray, chunk: int = 16384) -> np.ndarray:
     """Indices (ascending) of the rows of float32 ``x`` that are not a bitwise copy of an earlier row.
 
-    Rows are compared bitwise only among those sharing a fingerprint: a random linear hash of
-    their bits in wrapping 64-bit integer arithmetic, so equal rows always share it."""
+    Rows are grouped by a fingerprint (a random linear hash of their bits in wrapping 64-bit
+    integer arithmetic, so equal rows always share it) and each row is compared bitwise with the
+    first of its group, ``chunk`` rows at a time: memory stays a few chunks whatever the share of
+    copies. A group whose rows are not all equal (two different rows with one fingerprint) is
+    resolved exactly on its own."""
     bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
     words = (np.pad(bits, ((0, 0), (0, 1))) if bits.shape[1] % 2 else bits).view(np.uint64)
     weights = np.random.default_rng(0).integers(1, 2**63, size=words.shape[1], dtype=np.uint64)
     fingerprint = np.concatenate([(words[i:i + chunk] * weights).sum(axis=1, dtype=np.uint64)
                                   for i in range(0, len(words), chunk)] or [np.zeros(0, np.uint64)])
-    order = np.argsort(fingerprint, kind="stable")
-    same = np.flatnonzero(fingerprint[order][1:] == fingerprint[order][:-1])
-    shared = np.unique(np.concatenate([order[same], order[same + 1]]))
-    keep = np.ones(len(bits), dtype=bool)
-    if len(shared):
-        rows = bits[shared].view(np.dtype((np.void, 4 * bits.shape[1]))).ravel()
-        keep[shared] = False
-        keep[shared[np.unique(rows, return_index=True)[1]]] = True
+    return _first_of_groups(bits, fingerprint, chunk)
+
+
+def _first_of_groups(bits: np.ndarray, fingerprint: np.ndarray, chunk: int) -> np.ndarray:
+    """:func:`first_of_duplicates` given each row's fingerprint (any function of the row)."""
+    n = len(bits)
+    order = np.argsort(fingerprint, kind="stable")  # within a group: ascending row index
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = fingerprint[order][1:] != fingerprint[order][:-1]
+    group = np.cumsum(starts) - 1  # group number, in sorted order
+    first = order[starts][group]  # each row's group's first (lowest) row
+    later = np.flatnonzero(~starts)
+    rows, heads = order[later], first[later]
+    equal = np.ones(len(rows), dtype=bool)
+    for i in range(0, len(rows), chunk):
+        equal[i:i + chunk] = (bits[rows[i:i + chunk]] == bits[heads[i:i + chunk]]).all(axis=1)
+    keep = np.ones(n, dtype=bool)
+    keep[rows[equal]] = False
+    mixed = np.unique(group[later[~equal]])  # groups holding different rows: resolve exactly
+    if len(mixed):
+        members = np.sort(order[np.isin(group, mixed)])
+        keep[members] = False
+        view = bits[members].view(np.dtype((np.void, 4 * bits.shape[1]))).ravel()
+        keep[members[np.unique(view, return_index=True)[1]]] = True
     return np.flatnonzero(keep)
 
 
@@ -105,25 +140,29 @@ def nearest_keys(keys: np.ndarray, queries: np.ndarray, *, offset: np.ndarray | 
     """
     dev = torch.device(device)
     dtype = resolve_precision(precision, str(dev))
-    k_unit = unit_rows(keys, offset)
-    q_unit = unit_rows(queries, offset)
-    answer = np.zeros(len(q_unit), dtype=np.int64)
-    if len(k_unit) == 0 or len(q_unit) == 0:
+    answer = np.zeros(len(queries), dtype=np.int64)
+    if len(keys) == 0 or len(queries) == 0:
         return answer
-    kept = first_of_duplicates(k_unit)
-    k_unit = k_unit[kept]
-    residual = k_unit - k_unit.mean(axis=0, dtype=np.float64).astype(np.float32)
-    radius = float(torch.linalg.vector_norm(torch.from_numpy(residual), dim=1).max()) * (1 + 1e-5)
-    qi, ki = _candidates(torch.from_numpy(q_unit).to(dev), torch.from_numpy(residual), dtype, radius,
+    # a bitwise copy of a raw key is a copy after centring and scaling too: drop copies first, so
+    # that only the distinct keys are ever copied (in float32, once)
+    keys32 = np.asarray(keys, dtype=np.float32)
+    kept = first_of_duplicates(keys32)
+    k_unit = unit_rows(keys32, offset, rows=kept)
+    q_unit = unit_rows(queries, offset)
+    centre = torch.from_numpy(k_unit.mean(axis=0, dtype=np.float64).astype(np.float32))
+    keys_t = torch.from_numpy(k_unit)
+    radius = max(float(torch.linalg.vector_norm(keys_t[i:i + ROW_CHUNK] - centre, dim=1).max())
+                 for i in range(0, len(k_unit), ROW_CHUNK)) * (1 + 1e-5)
+    qi, ki = _candidates(torch.from_numpy(q_unit).to(dev), keys_t, centre, dtype, radius,
                          query_chunk or QUERY_CHUNK, key_chunk or KEY_CHUNK, progress)
     # float32 products of the candidates (error <= D * 2**-24 * radius, plus 2**-23 from forming the
     # residuals), then float64 for those within twice that of their query's best
-    q32, r32 = torch.from_numpy(q_unit), torch.from_numpy(residual)
+    q32 = torch.from_numpy(q_unit)
     bounds = torch.searchsorted(qi, torch.arange(len(q_unit) + 1)).tolist()
     approx = torch.empty(len(qi), dtype=torch.float64)
     for j in range(len(q_unit)):  # one matrix-vector product per query: its candidates stay in cache
         if bounds[j + 1] > bounds[j]:
-            approx[bounds[j]:bounds[j + 1]] = r32[ki[bounds[j]:bounds[j + 1]]] @ q32[j]
+            approx[bounds[j]:bounds[j + 1]] = (keys_t[ki[bounds[j]:bounds[j + 1]]] - centre) @ q32[j]
     best = torch.full((len(q_unit),), -torch.inf, dtype=torch.float64).scatter_reduce(0, qi, approx, "amax")
     margin = 2.0 * (k_unit.shape[1] * 2.0 ** -24 * radius * 1.01 + 2.0 ** -23)
     keep = (approx >= best[qi] - margin).numpy()
@@ -137,20 +176,21 @@ def nearest_keys(keys: np.ndarray, queries: np.ndarray, *, offset: np.ndarray | 
     return answer
 
 
-def _candidates(queries: torch.Tensor, residual: torch.Tensor, dtype: str, radius: float,
+def _candidates(queries: torch.Tensor, keys: torch.Tensor, centre: torch.Tensor, dtype: str, radius: float,
                 query_chunk: int, key_chunk: int, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """``(query, key)`` index pairs (CPU int64) holding every query's exact best key: those within
-    ``2 * delta`` of the query's best product in ``dtype`` (module docstring, step 2)."""
+    ``2 * delta`` of the query's best product in ``dtype`` against the residuals ``keys - centre``,
+    formed one block of keys at a time (module docstring, step 2)."""
     dev = queries.device
     u = _ROUNDOFF[dtype]
-    margin = 2.0 * ((3.0 * u + residual.shape[1] * 2.0 ** -23) * radius + 1e-6)
+    margin = 2.0 * ((3.0 * u + keys.shape[1] * 2.0 ** -23) * radius + 1e-6)
     q_all = queries.to(getattr(torch, dtype))
     # a zero query has no candidates (the answer stays key 0): its threshold is +inf
     dead = torch.where(torch.linalg.vector_norm(queries, dim=1) > 0, 0.0, torch.inf).to(dev)
     best = torch.full((len(queries),), -torch.inf, device=dev)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    for k0 in tqdm(range(0, len(residual), key_chunk), desc="1-NN", disable=not progress):
-        block = residual[k0:k0 + key_chunk].to(dev, getattr(torch, dtype))
+    for k0 in tqdm(range(0, len(keys), key_chunk), desc="1-NN", disable=not progress):
+        block = (keys[k0:k0 + key_chunk] - centre).to(dev, getattr(torch, dtype))
         for q0 in range(0, len(queries), query_chunk):
             rows = slice(q0, q0 + query_chunk)
             sims = q_all[rows] @ block.T  # in dtype; compared below in float32

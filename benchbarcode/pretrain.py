@@ -286,7 +286,8 @@ def _account(budget: dict, model, attn, mask, outputs, dist: Dist) -> None:
     predicted = int(outputs["n_predicted"])
     flops = step_flops(model, enc_tokens, cost["encoder_len"], cost["decoder_tokens"],
                        cost["decoder_len"], predicted)
-    vals = torch.tensor([attn.shape[0], input_tokens, enc_tokens, predicted, flops], dtype=torch.float64)
+    vals = torch.tensor([attn.shape[0], input_tokens, enc_tokens, predicted, flops], dtype=torch.float64,
+                        device=attn.device)  # NCCL reduces device tensors only
     if dist.world > 1:
         import torch.distributed as tdist
 
@@ -307,8 +308,9 @@ def _mean_across(x: torch.Tensor, dist: Dist) -> float:
 
 def _param_checksums(model, dist: Dist) -> list[float]:
     """Sum of every parameter on each rank (one per rank): equal values mean the ranks agree."""
+    device = next(model.parameters()).device  # NCCL gathers device tensors only
     local = torch.tensor([float(sum(p.detach().double().sum() for p in model.parameters()))],
-                         dtype=torch.float64)
+                         dtype=torch.float64, device=device)
     if dist.world == 1:
         return [float(local)]
     import torch.distributed as tdist

@@ -22,8 +22,9 @@ import pandas as pd
 from benchbarcode import checkpoints
 from benchbarcode.canonical import digest
 from benchbarcode.data.dataset import BarcodeDataset
-from benchbarcode.embed import EmbeddingCache, cache_key_parts, cache_root, embed_sequences
+from benchbarcode.embed import EmbeddingCache, cache_key_parts, embed_sequences
 from benchbarcode.errors import UserError
+from benchbarcode.fileio import cache_root
 from benchbarcode.registry import (Encoder, EncoderEntry, EncoderMeta, Task, control_of, get_encoder, get_task,
                                    list_tasks)
 from benchbarcode.results import build_result, read_result, write_result
@@ -52,7 +53,7 @@ class RunOptions:
     limit: int | None = None  # at most this many records per evaluation split (random, seeded)
     overwrite: bool = False
     progress: bool = True
-    cache_dir: str | None = None  # root of the caches (default: embed.cache_root())
+    cache_dir: str | None = None  # root of the caches (default: fileio.cache_root())
     use_cache: bool = True
     command: list[str] | None = None  # recorded in each result
 
@@ -139,7 +140,7 @@ def check_encoder_options(opts: RunOptions) -> None:
 
 
 def caches(opts: RunOptions) -> Path:
-    """The root of the caches: ``opts.cache_dir``, else :func:`benchbarcode.embed.cache_root`."""
+    """The root of the caches: ``opts.cache_dir``, else :func:`benchbarcode.fileio.cache_root`."""
     return Path(opts.cache_dir) if opts.cache_dir else cache_root()
 
 

@@ -61,9 +61,14 @@ def init_distributed(device: str) -> Dist:
         return Dist()
     import torch.distributed as tdist
 
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_device(local_rank)  # NCCL's barrier and collectives use the current device
     if not tdist.is_initialized():
         tdist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return Dist(tdist.get_rank(), tdist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Dist(tdist.get_rank(), tdist.get_world_size(), local_rank)
 
 
 def is_main_process() -> bool:

@@ -25,5 +25,5 @@ def test_every_benchmark_runs_once(tmp_path):
     names = {b["name"] for b in json.loads(out.read_text())["benchmarks"]}
     for expected in ("test_encoder_forward", "test_bf16_embed_vs_plain_bertmodel", "test_nearest_keys",
                      "test_probe_fit", "test_all_tasks_vs_per_sequence_reference", "test_pretrain_step_paired",
-                     "test_tokenizer_throughput"):
+                     "test_tokenizer_throughput", "test_generate_twin"):
         assert any(n.startswith(expected) for n in names), expected

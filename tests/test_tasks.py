@@ -163,6 +163,21 @@ def test_nearest_keys_ties_and_zero_vectors():
     assert got.tolist() == [3, 0, 0]
 
 
+def test_first_of_duplicates_is_exact_even_when_fingerprints_collide():
+    """Bitwise copies are found chunk by chunk; rows that share a fingerprint without being equal
+    (forced here: every row one fingerprint, or three) are still told apart."""
+    from benchbarcode.neighbours import _first_of_groups, first_of_duplicates
+
+    rng = np.random.default_rng(3)
+    distinct = rng.normal(size=(50, 7)).astype(np.float32)
+    x = distinct[rng.integers(0, 50, 400)]
+    x[5] = -0.0 * x[5]  # -0.0 and 0.0 differ bitwise: not copies
+    reference = np.sort(np.unique(x.view(np.dtype((np.void, 28))).ravel(), return_index=True)[1])
+    np.testing.assert_array_equal(first_of_duplicates(x, chunk=16), reference)
+    for fingerprint in (np.zeros(400, np.uint64), rng.integers(0, 3, 400).astype(np.uint64)):
+        np.testing.assert_array_equal(_first_of_groups(x.view(np.uint32), fingerprint, 16), reference)
+
+
 def exact_nearest(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """The definition: float64 cosine of the float32 unit vectors, lowest index on ties."""
     from benchbarcode.neighbours import unit_rows

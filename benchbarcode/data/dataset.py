@@ -14,6 +14,7 @@ from benchbarcode.data.readers import RawTable, download_bioscan5m, find_bioscan
 from benchbarcode.data.splits import (derive_splits, leakage_report, pretraining_mask, pretraining_overlap,
                                       split_report)
 from benchbarcode.errors import UserError
+from benchbarcode.fileio import cache_root
 
 DEFAULT_SIM_SIZE = 20_000
 
@@ -89,7 +90,59 @@ def parse_sim_source(source: str) -> tuple[int, int]:
     return size, sim_seed
 
 
-def _read_source(source: str, download: bool) -> tuple[RawTable, str]:
+def parse_twin_source(source: str) -> tuple[int, int]:
+    """``sim-large``, ``sim-large:SIZE`` or ``sim-large:SIZE:SEED`` -> (size, twin seed)."""
+    from benchbarcode.data.twin import FULL_RECORDS, MIN_RECORDS
+
+    usage = (f"bad data source {source!r}: expected sim-large, sim-large:SIZE or sim-large:SIZE:SEED "
+             f"with whole numbers, SIZE >= {MIN_RECORDS:,} (default {FULL_RECORDS:,}, BIOSCAN-5M's size)")
+    parts = source.split(":")
+    try:
+        size = int(parts[1]) if len(parts) > 1 and parts[1] else FULL_RECORDS
+        twin_seed = int(parts[2]) if len(parts) > 2 else 0
+    except ValueError:
+        raise UserError(usage) from None
+    if len(parts) > 3 or size < MIN_RECORDS or twin_seed < 0:
+        raise UserError(usage)
+    return size, twin_seed
+
+
+def twin_path(size: int, twin_seed: int, cache_dir: str | Path | None = None) -> Path:
+    """Where the ``sim-large`` twin of ``size`` records is cached (``cache_root()/data``)."""
+    from benchbarcode.data.twin import TWIN_VERSION
+
+    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "data"
+    return folder / f"sim-large-{size}-{twin_seed}-v{TWIN_VERSION}.csv"
+
+
+def _twin_file(size: int, twin_seed: int, cache_dir: str | Path | None, progress: bool) -> Path:
+    """The cached twin, written first if absent. A lock beside it lets concurrent processes (the
+    ranks of a torchrun job, two runs) wait for one writer instead of each generating it."""
+    from benchbarcode.data.twin import write_twin
+
+    path = twin_path(size, twin_seed, cache_dir)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # no POSIX locks: concurrent writers still replace the file atomically
+            pass
+        if not path.is_file():
+            write_twin(path, size, twin_seed, progress=progress)
+    return path
+
+
+def _read_source(source: str, download: bool, cache_dir: str | Path | None = None,
+                 progress: bool = False) -> tuple[RawTable, str]:
+    if source == "sim-large" or source.startswith("sim-large:"):
+        size, twin_seed = parse_twin_source(source)
+        raw = read_file(_twin_file(size, twin_seed, cache_dir, progress))
+        return RawTable(raw.frame, raw.path, "bioscan5m (sim-large twin)", raw.sequence_field,
+                        raw.counts), f"sim-large:{size}:{twin_seed}"
     if source == "sim" or source.startswith("sim:"):
         from benchbarcode.data.simulator import simulate
 
@@ -113,12 +166,16 @@ def _read_source(source: str, download: bool) -> tuple[RawTable, str]:
 
 def load_barcodes(source: str = "sim", *, seed: int = 0, max_length: int = 660,
                   on_bad: str = "error", unseen_fraction: float = 0.25,
-                  download: bool = False) -> BarcodeDataset:
-    """Read SOURCE (``sim``, ``sim:SIZE``, ``bioscan5m:DIR`` or a file path) into a data set.
+                  download: bool = False, cache_dir: str | Path | None = None,
+                  progress: bool = False) -> BarcodeDataset:
+    """Read SOURCE (``sim``, ``sim:SIZE``, ``sim-large[:SIZE[:SEED]]``, ``bioscan5m:DIR`` or a file
+    path) into a data set.
 
     ``seed`` only matters when the source has no ``split`` column and splits are derived.
+    ``sim-large`` is generated once into ``cache_dir`` (default ``cache_root()/data``; a tqdm bar
+    with ``progress``) and read from there by the BIOSCAN-5M reader.
     """
-    raw, name = _read_source(source, download)
+    raw, name = _read_source(source, download, cache_dir, progress)
     table, extras, report = clean(raw, max_length=max_length, on_bad=on_bad)
     if "split" in table.columns:
         origin, split_seed = "source", None

@@ -199,6 +199,58 @@ def _contiguous_sizes(rng, total, mean, first_min=0):
     return sizes
 
 
+def _read_artefacts(seqs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Base codes ``(n, SEQ_LEN)`` -> read strings (object array) with truncation, N runs,
+    ambiguity codes and gap runs (see the module docstring), and each read's length."""
+    n, L = seqs.shape
+    mat = _ASCII[seqs]  # (n, L) ASCII codes
+    start = np.zeros(n, dtype=np.int64)
+    end = np.full(n, L, dtype=np.int64)
+    trunc = np.flatnonzero(rng.random(n) < _P_TRUNC)
+    keep = rng.integers(400, 651, size=len(trunc))
+    start[trunc] = rng.integers(0, L - keep + 1)
+    end[trunc] = start[trunc] + keep
+    length = end - start
+
+    nrun = np.flatnonzero(rng.random(n) < _P_NRUN)
+    side = rng.integers(0, 3, size=len(nrun))  # 0 leading, 1 trailing, 2 both
+    lead = np.where(side != 1, np.minimum(rng.geometric(0.12, len(nrun)), 40), 0)
+    trail = np.where(side != 0, np.minimum(rng.geometric(0.12, len(nrun)), 40), 0)
+    col = np.arange(L)[None, :]
+    s0, e0 = start[nrun, None], end[nrun, None]
+    nmask = ((col >= s0) & (col < s0 + lead[:, None])) | ((col >= e0 - trail[:, None]) & (col < e0))
+    sub = mat[nrun]
+    sub[nmask] = ord("N")
+    mat[nrun] = sub
+
+    amb = np.flatnonzero(rng.random(n) < _P_IUPAC)
+    n_amb = rng.integers(1, 3, size=len(amb))
+    rows = np.repeat(amb, n_amb)
+    margin = 45  # keep ambiguity codes away from the N-runs at the ends
+    frac = rng.random(len(rows))
+    pos = start[rows] + margin + (frac * (length[rows] - 2 * margin)).astype(np.int64)
+    base = np.searchsorted(_ASCII, mat[rows, pos])  # 0..3 for A/C/G/T
+    ok = (base < 4) & (_ASCII[np.minimum(base, 3)] == mat[rows, pos])
+    mat[rows[ok], pos[ok]] = _IUPAC[base[ok], rng.integers(0, 3, size=int(ok.sum()))]
+
+    gap = np.flatnonzero(rng.random(n) < _P_GAP)
+    glen = rng.integers(1, 4, size=len(gap))
+    frac = rng.random(len(gap))
+    gpos = start[gap] + margin + (frac * (length[gap] - 2 * margin - 3)).astype(np.int64)
+    for j in range(3):
+        sel = glen > j
+        mat[gap[sel], gpos[sel] + j] = ord("-")
+
+    buf = mat.tobytes()
+    del mat
+    offs = (np.arange(n) * L).tolist()
+    sequence = np.array(
+        [buf[o + s : o + e].decode("ascii") for o, s, e in zip(offs, start.tolist(), end.tolist())],
+        dtype=object,
+    )
+    return sequence, length
+
+
 def simulate(n_records: int = 20_000, seed: int = 0) -> pd.DataFrame:
     """Simulate a raw COI-5P barcode table of ``n_records`` rows (see module docstring)."""
     n = int(n_records)
@@ -277,53 +329,8 @@ def simulate(n_records: int = 20_000, seed: int = 0) -> pd.DataFrame:
     del seq_hap
 
     # ---------------- read artefacts -----------------------------------------------------
-    L = SEQ_LEN
-    mat = _ASCII[seqs]  # (n, L) ASCII codes
+    sequence, length = _read_artefacts(seqs, rng)
     del seqs
-    start = np.zeros(n, dtype=np.int64)
-    end = np.full(n, L, dtype=np.int64)
-    trunc = np.flatnonzero(rng.random(n) < _P_TRUNC)
-    keep = rng.integers(400, 651, size=len(trunc))
-    start[trunc] = rng.integers(0, L - keep + 1)
-    end[trunc] = start[trunc] + keep
-    length = end - start
-
-    nrun = np.flatnonzero(rng.random(n) < _P_NRUN)
-    side = rng.integers(0, 3, size=len(nrun))  # 0 leading, 1 trailing, 2 both
-    lead = np.where(side != 1, np.minimum(rng.geometric(0.12, len(nrun)), 40), 0)
-    trail = np.where(side != 0, np.minimum(rng.geometric(0.12, len(nrun)), 40), 0)
-    col = np.arange(L)[None, :]
-    s0, e0 = start[nrun, None], end[nrun, None]
-    nmask = ((col >= s0) & (col < s0 + lead[:, None])) | ((col >= e0 - trail[:, None]) & (col < e0))
-    sub = mat[nrun]
-    sub[nmask] = ord("N")
-    mat[nrun] = sub
-
-    amb = np.flatnonzero(rng.random(n) < _P_IUPAC)
-    n_amb = rng.integers(1, 3, size=len(amb))
-    rows = np.repeat(amb, n_amb)
-    margin = 45  # keep ambiguity codes away from the N-runs at the ends
-    frac = rng.random(len(rows))
-    pos = start[rows] + margin + (frac * (length[rows] - 2 * margin)).astype(np.int64)
-    base = np.searchsorted(_ASCII, mat[rows, pos])  # 0..3 for A/C/G/T
-    ok = (base < 4) & (_ASCII[np.minimum(base, 3)] == mat[rows, pos])
-    mat[rows[ok], pos[ok]] = _IUPAC[base[ok], rng.integers(0, 3, size=int(ok.sum()))]
-
-    gap = np.flatnonzero(rng.random(n) < _P_GAP)
-    glen = rng.integers(1, 4, size=len(gap))
-    frac = rng.random(len(gap))
-    gpos = start[gap] + margin + (frac * (length[gap] - 2 * margin - 3)).astype(np.int64)
-    for j in range(3):
-        sel = glen > j
-        mat[gap[sel], gpos[sel] + j] = ord("-")
-
-    buf = mat.tobytes()
-    del mat
-    offs = (np.arange(n) * L).tolist()
-    sequence = np.array(
-        [buf[o + s : o + e].decode("ascii") for o, s, e in zip(offs, start.tolist(), end.tolist())],
-        dtype=object,
-    )
 
     # ---------------- labels ---------------------------------------------------------------
     ord_names = np.array([f"Simorder{i + 1:02d}" for i in range(n_ord)], dtype=object)

@@ -9,6 +9,10 @@ drawn from the simulator's (``sim``) with 1 % point mutations, so that most rows
 ``load_barcodes(PATH)`` (read, clean, check splits) then runs in a child process; ``extra_info``:
 wall seconds, the child's peak resident memory, rows and file size. The issue's goal: <= 90 s
 and <= 6 GB on 2 cores.
+
+``test_generate_twin`` times writing the ``sim-large`` twin (benchbarcode.data.twin) at its full
+size, 5,150,850 records, in a child process with every CPU this process may use; ``extra_info``:
+seconds, peak resident memory of the parent and of the largest worker, file size.
 """
 
 from __future__ import annotations
@@ -30,6 +34,16 @@ COLUMNS = ["processid", "sampleid", "taxon", "phylum", "class", "order", "family
            "species", "dna_bin", "dna_barcode", "country", "province_state", "coord-lat", "coord-lon",
            "image_measurement_value", "area_fraction", "scale_factor", "inferred_ranks", "split",
            "index_bioscan_1M_insect", "chunk"]
+
+TWIN_CHILD = r"""
+import json, resource, sys, time
+from benchbarcode.data.twin import write_twin
+started = time.perf_counter()
+write_twin(sys.argv[1], int(sys.argv[2]))
+print(json.dumps({"seconds": time.perf_counter() - started,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                  "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}))
+"""
 
 CHILD = r"""
 import json, sys, time
@@ -100,3 +114,17 @@ def test_read_and_clean_bioscan5m_shaped_metadata(benchmark):
     benchmark.extra_info.update({**row, "file_mb": path.stat().st_size // 2**20})
     if not keep:
         path.unlink()
+
+
+def test_generate_twin(benchmark, tmp_path):
+    from benchbarcode.data.twin import FULL_RECORDS, MIN_RECORDS
+
+    path = tmp_path / "twin.csv"
+    size = MIN_RECORDS * 2 if SMOKE else FULL_RECORDS
+    proc = benchmark.pedantic(subprocess.run, args=([sys.executable, "-c", TWIN_CHILD, str(path), str(size)],),
+                              kwargs={"capture_output": True, "text": True, "timeout": 3600},
+                              rounds=1, iterations=1)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    benchmark.extra_info.update({**row, "records": size, "file_mb": path.stat().st_size // 2**20,
+                                 "cpus": len(os.sched_getaffinity(0))})

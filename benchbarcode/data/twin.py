@@ -1,0 +1,344 @@
+"""``sim-large``: a simulated twin of BIOSCAN-5M, written as a BIOSCAN-5M metadata CSV.
+
+``write_twin(path, n_records, seed)`` writes a file that the BIOSCAN-5M reader reads like the real
+metadata: the columns it needs (``processid, order, family, genus, species, dna_bin, dna_barcode,
+split``), BIOSCAN-5M's split protocol and, at the full size (5,150,850 records), its split sizes,
+named-species counts and BIN count. Smaller twins scale every count by ``n / 5,150,850``.
+
+What is matched (full size; the reference figures are BIOSCAN-5M's own, see REFERENCE.md)
+    * records per split exactly: pretrain 4,677,756, train 289,203, val 14,757, test 39,373,
+      key_unseen 36,465, val_unseen 8,819, test_unseen 7,887, other_heldout 76,590;
+    * named species per role exactly: 11,846 seen (train; val and test each hold records of a
+      random subset of 3,378 and 3,483 of them), 914 unseen (key_unseen; val_unseen and
+      test_unseen subsets of 903 and 880), 9,862 in other_heldout: 22,622 in all. Species names
+      appear on the labelled splits only (about 9 % of records), never on ``pretrain``;
+    * BINs: species hold 1/2/3 BINs with probability .80/.15/.05; the number of unnamed species
+      (the "dark taxa" that only occur in ``pretrain``) is set so that the expected BIN count is
+      BIOSCAN-5M's 324,411 (about 237k unnamed species beside the 22,622 named ones).
+
+The open-world protocol's premise holds by construction: every unseen species shares its genus
+with at least one seen species (so its genus is in ``train``), and no record of an unseen species
+is in a pretraining split (``pretrain``, ``other_heldout``, ``train``).
+
+Not calibrated to BIOSCAN-5M (its figures are not in our references): genera (species per genus
+~ Geometric, mean 4), families and orders, the fraction of ``pretrain`` records with a genus label
+(25 %), and the distinct-barcode fraction, which comes from the simulator's haplotype and
+specimen model (see :mod:`benchbarcode.data.simulator`; its substitution model, branch lengths,
+stop-codon selection and read artefacts are used unchanged). Records per species are heavy-tailed
+(lognormal(0, 1.2) weights shared by a species' splits, at least one record per split it is in).
+
+Bounded memory: the taxonomy, counts and genus sequences (O(species), about 0.3 GB at full size)
+are decided first; records are then generated in blocks of 4,096 consecutive species, each from
+its own seeded generator (``SeedSequence(seed, spawn_key=(block,))``), so the file is identical for
+any number of worker processes. A block's rows are shuffled; blocks follow the taxonomy.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchbarcode.data import simulator as sim
+from benchbarcode.fileio import atomic_path
+
+__all__ = ["FULL_RECORDS", "MIN_RECORDS", "TWIN_VERSION", "plan_twin", "write_twin"]
+
+TWIN_VERSION = 1  # part of the cached file's name: bump it whenever the output changes
+FULL_RECORDS = 5_150_850
+MIN_RECORDS = 10_000  # below this the unseen-species partitions would hold no species
+SPLIT_RECORDS = {"pretrain": 4_677_756, "train": 289_203, "val": 14_757, "test": 39_373,
+                 "key_unseen": 36_465, "val_unseen": 8_819, "test_unseen": 7_887, "other_heldout": 76_590}
+SPLIT_SPECIES = {"train": 11_846, "val": 3_378, "test": 3_483, "key_unseen": 914, "val_unseen": 903,
+                 "test_unseen": 880, "other_heldout": 9_862}
+FULL_BINS = 324_411
+COLUMNS = ["processid", "order", "family", "genus", "species", "dna_bin", "dna_barcode", "split"]
+SPLITS = list(SPLIT_RECORDS)
+BLOCK_SPECIES = 4_096
+_BINS_PER_SPECIES = (np.array([1, 2, 3]), np.array([0.80, 0.15, 0.05]))
+_SPECIES_PER_GENUS = 4.0
+_GENERA_PER_FAMILY = 8.0
+_ORDERS = 6
+_PRETRAIN_GENUS = 0.25
+_SPECIMEN_BRANCH = 0.0002  # private mutations per site (the simulator's 0.0006 makes 62 % of pretrain distinct)
+_REALISED_BINS_PER_SPECIES = 1.155  # measured at full size: secondary BINs that draw no record are absent
+_DENSE_ROWS = 8_192  # exact-HKY evolution in row chunks (its temporaries are float64 [rows, 658])
+UNNAMED, SEEN, UNSEEN, HELDOUT = 0, 1, 2, 3
+
+
+@dataclass
+class TwinPlan:
+    """Everything decided before any record is generated (O(species) arrays)."""
+
+    n_records: int
+    seed: int
+    counts: np.ndarray  # int64 [species, len(SPLITS)]: records of each species in each split
+    role: np.ndarray  # int8 [species]: UNNAMED, SEEN, UNSEEN or HELDOUT
+    sp_genus: np.ndarray  # [species] -> genus
+    gen_family: np.ndarray  # [genera] -> family
+    fam_order: np.ndarray  # [families] -> order
+    sp_local: np.ndarray  # [species]: number within its genus (1-based), for the name
+    sp_nbin: np.ndarray  # [species]: BINs
+    bin_names: np.ndarray  # [total BINs]: "BOLD:TWN0000123", a random permutation
+    seq_genus: np.ndarray  # uint8 [genera, 658]: genus sequences
+    rate: np.ndarray  # [658] site rates
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-len(self.role) // BLOCK_SPECIES)
+
+    def block_records(self) -> np.ndarray:
+        """Records per block, in block order."""
+        per_species = self.counts.sum(axis=1)
+        starts = np.arange(0, len(per_species), BLOCK_SPECIES)
+        return np.add.reduceat(per_species, starts)
+
+
+def _scaled(n_records: int) -> tuple[dict, dict, int]:
+    """Records per split, named species per split and the unnamed-species count for a twin of
+    ``n_records`` (exact BIOSCAN-5M figures at full size)."""
+    f = n_records / FULL_RECORDS
+    species = {s: max(1, round(k * f)) for s, k in SPLIT_SPECIES.items()}
+    species["key_unseen"] = max(2, species["key_unseen"])
+    species["train"] = max(species["train"], species["key_unseen"], species["val"], species["test"])
+    for sub in ("val_unseen", "test_unseen"):
+        species[sub] = min(species[sub], species["key_unseen"])
+    records = {s: max(species[s], round(k * f)) for s, k in SPLIT_RECORDS.items() if s != "pretrain"}
+    records["pretrain"] = n_records - sum(records.values())
+    named = species["train"] + species["key_unseen"] + species["other_heldout"]
+    unnamed = max(0, round(FULL_BINS * f / _REALISED_BINS_PER_SPECIES) - named)
+    if records["pretrain"] < unnamed:
+        raise ValueError(f"sim-large needs at least {MIN_RECORDS} records")
+    return records, species, unnamed
+
+
+def _contiguous(rng, total: int, mean: float, first_min: int = 0) -> np.ndarray:
+    return sim._contiguous_sizes(rng, total, mean, first_min)
+
+
+def _evolve_dense_chunked(parents: np.ndarray, index: np.ndarray, level: str, rate: np.ndarray,
+                          rng: np.random.Generator, t: np.ndarray | None = None) -> np.ndarray:
+    """``simulator._evolve_dense`` of ``parents[index]`` in row chunks (bounded temporaries)."""
+    t = sim._branch_lengths(rng, level, len(index)) if t is None else t
+    out = np.empty((len(index), sim.SEQ_LEN), dtype=np.uint8)
+    for r0 in range(0, len(index), _DENSE_ROWS):
+        rows = slice(r0, r0 + _DENSE_ROWS)
+        out[rows] = sim._evolve_dense(parents[index[rows]], t[rows], rate, rng)
+    return out
+
+
+def plan_twin(n_records: int = FULL_RECORDS, seed: int = 0) -> TwinPlan:
+    """Taxonomy, roles, counts per species and split, BINs and genus sequences (see the module
+    docstring); deterministic in ``(n_records, seed)``."""
+    n = int(n_records)
+    if n < MIN_RECORDS:
+        raise ValueError(f"sim-large needs at least {MIN_RECORDS} records, not {n}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    records, species, n_unnamed = _scaled(n)
+    n_seen, n_unseen, n_held = species["train"], species["key_unseen"], species["other_heldout"]
+    n_species = n_seen + n_unseen + n_held + n_unnamed
+
+    # taxonomy: genera, families, orders as contiguous blocks in tree order
+    sp_per_genus = _contiguous(rng, n_species, _SPECIES_PER_GENUS, first_min=2)
+    gen_per_fam = _contiguous(rng, len(sp_per_genus), _GENERA_PER_FAMILY)
+    n_fam = len(gen_per_fam)
+    n_ord = min(_ORDERS, n_fam)
+    cuts = np.sort(rng.choice(np.arange(1, n_fam), size=n_ord - 1, replace=False)) if n_ord > 1 else []
+    fam_per_ord = np.diff(np.concatenate([[0], cuts, [n_fam]])).astype(np.int64)
+    sp_genus = np.repeat(np.arange(len(sp_per_genus)), sp_per_genus)
+    gen_start = np.cumsum(sp_per_genus) - sp_per_genus
+    sp_local = np.arange(n_species) - gen_start[sp_genus] + 1
+
+    # roles: each unseen species is paired with a seen species of its genus
+    role = np.full(n_species, UNNAMED, dtype=np.int8)
+    eligible = np.flatnonzero(sp_per_genus >= 2)
+    if len(eligible) < n_unseen:
+        raise ValueError("sim-large: too few genera with two species for the unseen partitions")
+    for g in rng.choice(eligible, size=n_unseen, replace=False):
+        pair = gen_start[g] + rng.choice(sp_per_genus[g], size=2, replace=False)
+        role[pair[0]], role[pair[1]] = UNSEEN, SEEN
+    rest = rng.permutation(np.flatnonzero(role == UNNAMED))
+    role[rest[: n_seen - n_unseen]] = SEEN
+    role[rest[n_seen - n_unseen: n_seen - n_unseen + n_held]] = HELDOUT
+
+    # records per species and split: >= 1 in each split a species is in, heavy-tailed beyond
+    weight = rng.lognormal(0.0, 1.2, n_species)
+    counts = np.zeros((n_species, len(SPLITS)), dtype=np.int64)
+
+    def allocate(split: str, members: np.ndarray, base: np.ndarray | None = None) -> None:
+        ones = np.ones(len(members), dtype=np.int64) if base is None else base
+        extra = records[split] - int(ones.sum())
+        w = weight[members]
+        counts[members, SPLITS.index(split)] = ones + rng.multinomial(extra, w / w.sum())
+
+    seen, unseen = np.flatnonzero(role == SEEN), np.flatnonzero(role == UNSEEN)
+    allocate("train", seen)
+    allocate("val", np.sort(rng.choice(seen, size=species["val"], replace=False)))
+    allocate("test", np.sort(rng.choice(seen, size=species["test"], replace=False)))
+    allocate("key_unseen", unseen)
+    allocate("val_unseen", np.sort(rng.choice(unseen, size=species["val_unseen"], replace=False)))
+    allocate("test_unseen", np.sort(rng.choice(unseen, size=species["test_unseen"], replace=False)))
+    allocate("other_heldout", np.flatnonzero(role == HELDOUT))
+    in_pretrain = np.flatnonzero(role != UNSEEN)  # unnamed species occur in pretrain only
+    allocate("pretrain", in_pretrain, (role[in_pretrain] == UNNAMED).astype(np.int64))
+
+    sp_nbin = np.minimum(rng.choice(_BINS_PER_SPECIES[0], size=n_species, p=_BINS_PER_SPECIES[1]),
+                         counts.sum(axis=1))
+    bin_names = np.array([f"BOLD:TWN{i:07d}" for i in (rng.permutation(int(sp_nbin.sum())) + 1).tolist()],
+                         dtype=object)
+
+    # sequences down to genera (species and below are generated per block)
+    rate = sim._CODON_RATES[sim._POS] * rng.gamma(sim._GAMMA_SHAPE, 1.0 / sim._GAMMA_SHAPE, sim.SEQ_LEN)
+    rate /= rate.mean()
+    root = np.empty((1, sim.SEQ_LEN), dtype=np.uint8)
+    cdf = np.cumsum(sim._PI, axis=1)[sim._POS]
+    u = rng.random(sim.SEQ_LEN)
+    root[0] = (u > cdf[:, 0]).astype(np.uint8) + (u > cdf[:, 1]) + (u > cdf[:, 2])
+    sim._revert_stops(root, np.zeros_like(root))
+    seq_ord = _evolve_dense_chunked(root, np.zeros(n_ord, dtype=np.int64), "order", rate, rng)
+    fam_order = np.repeat(np.arange(n_ord), fam_per_ord)
+    seq_fam = _evolve_dense_chunked(seq_ord, fam_order, "family", rate, rng)
+    gen_family = np.repeat(np.arange(n_fam), gen_per_fam)
+    seq_gen = _evolve_dense_chunked(seq_fam, gen_family, "genus", rate, rng)
+    return TwinPlan(n, int(seed), counts, role, sp_genus, gen_family, fam_order, sp_local, sp_nbin,
+                    bin_names, seq_gen, rate)
+
+
+def _names(prefix: str, count: int) -> np.ndarray:
+    width = max(2, len(str(count)))
+    return np.array([f"{prefix}{i + 1:0{width}d}" for i in range(count)], dtype=object)
+
+
+def block_frame(plan: TwinPlan, block: int) -> pd.DataFrame:
+    """The rows of one block of species (``COLUMNS``, shuffled), generated from its own seed."""
+    rng = np.random.default_rng(np.random.SeedSequence(plan.seed, spawn_key=(block,)))
+    s0 = block * BLOCK_SPECIES
+    s1 = min(s0 + BLOCK_SPECIES, len(plan.role))
+    species = np.arange(s0, s1)
+    rate, rate_cum = plan.rate, np.cumsum(plan.rate)
+
+    # species and BIN sequences
+    seq_sp = _evolve_dense_chunked(plan.seq_genus, plan.sp_genus[species], "species", rate, rng)
+    nbin = plan.sp_nbin[species]
+    bin_species = np.repeat(np.arange(len(species)), nbin)  # local species of each local BIN
+    t_bin = np.where(nbin[bin_species] > 1, sim._branch_lengths(rng, "bin", len(bin_species)), 0.0)
+    seq_bin = _evolve_dense_chunked(seq_sp, bin_species, "bin", rate, rng, t=t_bin)
+    del seq_sp
+    first_bin = np.cumsum(nbin) - nbin
+    bin_global = int(plan.sp_nbin[:s0].sum()) + np.arange(len(bin_species))
+
+    # records: species x split, then a BIN (first BIN dominant) and a haplotype (Zipf-like)
+    counts = plan.counts[species]
+    rec_species = np.repeat(np.repeat(np.arange(len(species)), len(SPLITS)), counts.ravel())
+    rec_split = np.repeat(np.tile(np.arange(len(SPLITS)), len(species)), counts.ravel())
+    n = len(rec_species)
+    within = np.ones(len(bin_species))  # cumulative share of a BIN and the species' earlier BINs
+    for k in (2, 3):
+        sel = np.flatnonzero(nbin == k)
+        if len(sel):
+            share = rng.dirichlet(np.r_[4.0, np.ones(k - 1)], size=len(sel))
+            within[first_bin[sel][:, None] + np.arange(k)] = np.cumsum(share, axis=1)
+    u = rng.random(n)
+    rec_first = first_bin[rec_species]
+    rec_bin = rec_first.copy()
+    for j in (0, 1):
+        more = nbin[rec_species] > j + 1
+        rec_bin += more & (u > within[np.where(more, rec_first + j, 0)])
+    bin_count = np.bincount(rec_bin, minlength=len(bin_species))
+    bin_nhap = 1 + rng.binomial(np.maximum(bin_count - 1, 0), 0.25)
+    hap_bin = np.repeat(np.arange(len(bin_species)), bin_nhap)
+    hap_offset = np.cumsum(bin_nhap) - bin_nhap
+    h = bin_nhap[rec_bin]
+    k = np.floor(np.exp(rng.random(n) * np.log(h + 1.0))).astype(np.int64) - 1
+    rec_hap = hap_offset[rec_bin] + np.clip(k, 0, h - 1)
+    seq_hap = sim._evolve_sparse(seq_bin[hap_bin], sim._branch_lengths(rng, "haplotype", len(hap_bin)),
+                                 rate_cum, rng)
+    del seq_bin
+    seqs = sim._evolve_sparse(seq_hap[rec_hap], np.full(n, _SPECIMEN_BRANCH), rate_cum, rng)
+    del seq_hap
+    barcodes, length = sim._read_artefacts(seqs, rng)
+    del seqs
+
+    # labels: names on the labelled splits; pretrain keeps order and family, sometimes the genus
+    g = plan.sp_genus[species][rec_species]
+    fam = plan.gen_family[g]
+    n_gen, n_fam, n_ord = len(plan.gen_family), len(plan.fam_order), int(plan.fam_order.max()) + 1
+    genus_name = np.char.add("Simgenus", np.char.zfill((g + 1).astype(str), max(2, len(str(n_gen)))))
+    pretrain = rec_split == SPLITS.index("pretrain")
+    named_split = ~pretrain
+    sp_name = np.char.add(np.char.add(genus_name, " sp"),
+                          np.char.zfill(plan.sp_local[species][rec_species].astype(str), 3))
+    genus_col = np.where(named_split | (rng.random(n) < _PRETRAIN_GENUS), genus_name, "")
+    bin_col = plan.bin_names[bin_global[rec_bin]]
+    bin_col = np.where((rng.random(n) < 0.02) | (length < 500), "", bin_col)
+    order = rng.permutation(n)
+    offset = int(plan.counts[:s0].sum())
+    frame = pd.DataFrame({
+        "processid": np.char.add("TWIN", np.char.zfill((offset + np.arange(n) + 1).astype(str), 8)),
+        "order": np.char.add("Simorder", np.char.zfill((plan.fam_order[fam] + 1).astype(str),
+                                                       max(2, len(str(n_ord)))))[order],
+        "family": np.char.add("Simfamily", np.char.zfill((fam + 1).astype(str),
+                                                         max(2, len(str(n_fam)))))[order],
+        "genus": genus_col[order],
+        "species": np.where(named_split, sp_name, "")[order],
+        "dna_bin": bin_col[order],
+        "dna_barcode": barcodes[order],
+        "split": np.asarray(SPLITS, dtype=object)[rec_split][order],
+    }, columns=COLUMNS)
+    return frame
+
+
+_PLAN: dict = {}  # the plan, shared with forked worker processes
+
+
+def _block_csv(block: int) -> str:
+    return block_frame(_PLAN["plan"], block).to_csv(header=False, index=False, lineterminator="\n")
+
+
+def write_twin(path: str | os.PathLike, n_records: int = FULL_RECORDS, seed: int = 0, *,
+               workers: int | None = None, progress: bool = False) -> Path:
+    """Write the twin of ``n_records`` records to ``path`` atomically (temp file + rename).
+
+    ``workers`` processes generate blocks (default: the CPUs this process may use); the bytes
+    written do not depend on it. At most ``2 * workers`` blocks are in flight.
+    """
+    from tqdm.auto import tqdm
+
+    plan = plan_twin(n_records, seed)
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = max(1, min(workers or available, plan.n_blocks))
+    if "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1  # workers share the plan by fork
+    sizes = plan.block_records()
+    path = Path(path)
+    bar = tqdm(total=int(sizes.sum()), desc=f"sim-large:{n_records}:{seed}", unit="record",
+               unit_scale=True, disable=not progress)
+    _PLAN["plan"] = plan
+    try:
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="ascii", newline="") as fh:
+            fh.write(",".join(COLUMNS) + "\n")
+            if workers == 1:
+                for block in range(plan.n_blocks):
+                    fh.write(_block_csv(block))
+                    bar.update(int(sizes[block]))
+            else:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                    queue: deque = deque()
+                    for block in range(plan.n_blocks + 1):
+                        if block < plan.n_blocks:
+                            queue.append((block, pool.submit(_block_csv, block)))
+                        while queue and (len(queue) > 2 * workers or block == plan.n_blocks):
+                            done, future = queue.popleft()
+                            fh.write(future.result())
+                            bar.update(int(sizes[done]))
+    finally:
+        _PLAN.clear()
+        bar.close()
+    return path
