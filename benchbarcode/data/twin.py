@@ -13,8 +13,10 @@ What is matched (full size; the reference figures are BIOSCAN-5M's own, see REFE
       test_unseen subsets of 903 and 880), 9,862 in other_heldout: 22,622 in all. Species names
       appear on the labelled splits only (about 9 % of records), never on ``pretrain``;
     * BINs: species hold 1/2/3 BINs with probability .80/.15/.05; the number of unnamed species
-      (the "dark taxa" that only occur in ``pretrain``) is set so that the expected BIN count is
-      BIOSCAN-5M's 324,411 (about 237k unnamed species beside the 22,622 named ones).
+      (the "dark taxa" that only occur in ``pretrain``) is set so that the realised BIN count is
+      BIOSCAN-5M's 324,411: 1.155 BINs per species are realised (a secondary BIN that draws no
+      record is absent; measured), so about 258k unnamed species beside the 22,622 named ones
+      (measured: 323,103 BINs).
 
 The open-world protocol's premise holds by construction: every unseen species shares its genus
 with at least one seen species (so its genus is in ``train``), and no record of an unseen species
@@ -22,9 +24,11 @@ is in a pretraining split (``pretrain``, ``other_heldout``, ``train``).
 
 Not calibrated to BIOSCAN-5M (its figures are not in our references): genera (species per genus
 ~ Geometric, mean 4), families and orders, the fraction of ``pretrain`` records with a genus label
-(25 %), and the distinct-barcode fraction, which comes from the simulator's haplotype and
-specimen model (see :mod:`benchbarcode.data.simulator`; its substitution model, branch lengths,
-stop-codon selection and read artefacts are used unchanged). Records per species are heavy-tailed
+(25 %). Sequences come from the simulator's model (:mod:`benchbarcode.data.simulator`: its
+substitution model, branch lengths, haplotypes, stop-codon selection and read artefacts), with
+fewer private mutations per specimen (0.0002 per site instead of 0.0006), which brings the
+distinct barcodes of ``pretrain`` to 2.18M (BIOSCAN-5M: 2.28M); the small splits keep more
+distinct barcodes than the real ones (train 147k vs 118k). Records per species are heavy-tailed
 (lognormal(0, 1.2) weights shared by a species' splits, at least one record per split it is in).
 
 Bounded memory: the taxonomy, counts and genus sequences (O(species), about 0.3 GB at full size)
@@ -118,10 +122,6 @@ def _scaled(n_records: int) -> tuple[dict, dict, int]:
     return records, species, unnamed
 
 
-def _contiguous(rng, total: int, mean: float, first_min: int = 0) -> np.ndarray:
-    return sim._contiguous_sizes(rng, total, mean, first_min)
-
-
 def _evolve_dense_chunked(parents: np.ndarray, index: np.ndarray, level: str, rate: np.ndarray,
                           rng: np.random.Generator, t: np.ndarray | None = None) -> np.ndarray:
     """``simulator._evolve_dense`` of ``parents[index]`` in row chunks (bounded temporaries)."""
@@ -145,8 +145,8 @@ def plan_twin(n_records: int = FULL_RECORDS, seed: int = 0) -> TwinPlan:
     n_species = n_seen + n_unseen + n_held + n_unnamed
 
     # taxonomy: genera, families, orders as contiguous blocks in tree order
-    sp_per_genus = _contiguous(rng, n_species, _SPECIES_PER_GENUS, first_min=2)
-    gen_per_fam = _contiguous(rng, len(sp_per_genus), _GENERA_PER_FAMILY)
+    sp_per_genus = sim._contiguous_sizes(rng, n_species, _SPECIES_PER_GENUS, first_min=2)
+    gen_per_fam = sim._contiguous_sizes(rng, len(sp_per_genus), _GENERA_PER_FAMILY)
     n_fam = len(gen_per_fam)
     n_ord = min(_ORDERS, n_fam)
     cuts = np.sort(rng.choice(np.arange(1, n_fam), size=n_ord - 1, replace=False)) if n_ord > 1 else []
@@ -208,11 +208,6 @@ def plan_twin(n_records: int = FULL_RECORDS, seed: int = 0) -> TwinPlan:
     seq_gen = _evolve_dense_chunked(seq_fam, gen_family, "genus", rate, rng)
     return TwinPlan(n, int(seed), counts, role, sp_genus, gen_family, fam_order, sp_local, sp_nbin,
                     bin_names, seq_gen, rate)
-
-
-def _names(prefix: str, count: int) -> np.ndarray:
-    width = max(2, len(str(count)))
-    return np.array([f"{prefix}{i + 1:0{width}d}" for i in range(count)], dtype=object)
 
 
 def block_frame(plan: TwinPlan, block: int) -> pd.DataFrame:
