@@ -25,6 +25,13 @@ one float32 copy (:data:`ROW_CHUNK` rows at a time) and the residuals exist one 
 block at a time, so the search holds the keys (possibly memory-mapped) plus one float32 copy of
 the distinct ones: at BIOSCAN-5M's train split with the 4,096-dimensional k-mer profile, 4.7 GB
 plus at most 4.7 GB, where normalising and centring whole matrices had needed four such copies.
+Candidates are held within :data:`PAIR_BUDGET` pairs: embeddings packed closer together than
+bfloat16 resolves (an undertrained encoder's, where every key is a candidate of every query) make
+the bfloat16 pass give up after its first block, and float32 candidates are used instead; if even
+those exceed the budget (near-copies), a few queries are searched at a time. Each path returns the
+same exact answer (``tests/test_tasks.py``). Measured on the twin's train split (289k keys x 7,887
+queries, the 250-step ``mae``): bfloat16 kept 139,619 of 145,954 distinct keys per query as
+candidates (1.1 billion pairs, an out-of-memory kill at 24 GB before); now 16 s at 1.5 GB.
 
 ``tests/test_tasks.py`` checks the answer against a float64 brute force on embeddings built to
 break it (a shared offset, keys 1e-6 apart, copies across blocks); without the margin bfloat16
@@ -51,6 +58,8 @@ QUERY_CHUNK = KEY_CHUNK = 2048
 _ROUNDOFF = {"bfloat16": 2.0 ** -8, "float32": 2.0 ** -24}
 
 
+#: candidate pairs held at once while searching (about 20 bytes each): see :func:`nearest_keys`
+PAIR_BUDGET = 1 << 23
 ROW_CHUNK = 4096  # rows normalised at a time: no temporary of the whole key matrix's size
 
 
@@ -147,40 +156,75 @@ def nearest_keys(keys: np.ndarray, queries: np.ndarray, *, offset: np.ndarray | 
     # that only the distinct keys are ever copied (in float32, once)
     keys32 = np.asarray(keys, dtype=np.float32)
     kept = first_of_duplicates(keys32)
-    k_unit = unit_rows(keys32, offset, rows=kept)
-    q_unit = unit_rows(queries, offset)
-    centre = torch.from_numpy(k_unit.mean(axis=0, dtype=np.float64).astype(np.float32))
-    keys_t = torch.from_numpy(k_unit)
-    radius = max(float(torch.linalg.vector_norm(keys_t[i:i + ROW_CHUNK] - centre, dim=1).max())
+    k_unit = torch.from_numpy(unit_rows(keys32, offset, rows=kept))
+    q_unit = torch.from_numpy(unit_rows(queries, offset))
+    centre = torch.from_numpy(k_unit.numpy().mean(axis=0, dtype=np.float64).astype(np.float32))
+    radius = max(float(torch.linalg.vector_norm(k_unit[i:i + ROW_CHUNK] - centre, dim=1).max())
                  for i in range(0, len(k_unit), ROW_CHUNK)) * (1 + 1e-5)
-    qi, ki = _candidates(torch.from_numpy(q_unit).to(dev), keys_t, centre, dtype, radius,
-                         query_chunk or QUERY_CHUNK, key_chunk or KEY_CHUNK, progress)
-    # float32 products of the candidates (error <= D * 2**-24 * radius, plus 2**-23 from forming the
-    # residuals), then float64 for those within twice that of their query's best
-    q32 = torch.from_numpy(q_unit)
-    bounds = torch.searchsorted(qi, torch.arange(len(q_unit) + 1)).tolist()
+    chunks = (query_chunk or QUERY_CHUNK, key_chunk or KEY_CHUNK)
+    q_dev = q_unit.to(dev)
+
+    def search(which: np.ndarray, candidate_dtype: str, cap: int | None) -> np.ndarray:
+        """Candidates of the queries ``which``, resolved into ``answer``; returns those over ``cap``."""
+        qi, ki, over = _candidates(q_dev[torch.from_numpy(which)], k_unit, centre, candidate_dtype, radius,
+                                   *chunks, progress, cap)
+        _resolve(answer, which, qi, ki, q_unit, k_unit, centre, kept, radius)
+        return which[over]
+
+    # Each query may hold PAIR_BUDGET / n_queries candidates; one with more (its embeddings too close
+    # together for bfloat16's resolution) is searched again with float32 candidates, and if even
+    # those are too many (near-copies), a few queries at a time with no limit.
+    todo = np.arange(len(q_unit))
+    for candidate_dtype in dict.fromkeys([dtype, "float32"]):
+        todo = search(todo, candidate_dtype, max(1, PAIR_BUDGET // len(todo)))
+        if len(todo) == 0:
+            return answer
+    step = max(1, PAIR_BUDGET // len(k_unit))
+    for i in range(0, len(todo), step):
+        search(todo[i:i + step], "float32", None)
+    return answer
+
+
+def _resolve(answer: np.ndarray, which: np.ndarray, qi: torch.Tensor, ki: torch.Tensor, q_unit: torch.Tensor,
+             k_unit: torch.Tensor, centre: torch.Tensor, kept: np.ndarray, radius: float) -> None:
+    """Write the exact best key of each query ``which[j]`` among its candidates ``ki[qi == j]``
+    (grouped by query) into ``answer``: float32 products of the candidates (error <= D * 2**-24 *
+    radius, plus 2**-23 from forming the residuals), then float64 for those within twice that of
+    their query's best, the lowest index among equal similarities. Memory: a few row chunks."""
+    rows = max(1, (1 << 22) // k_unit.shape[1])  # float32 / float64 rows gathered at a time
+    bounds = torch.searchsorted(qi, torch.arange(len(which) + 1)).tolist()
     approx = torch.empty(len(qi), dtype=torch.float64)
-    for j in range(len(q_unit)):  # one matrix-vector product per query: its candidates stay in cache
-        if bounds[j + 1] > bounds[j]:
-            approx[bounds[j]:bounds[j + 1]] = (keys_t[ki[bounds[j]:bounds[j + 1]]] - centre) @ q32[j]
-    best = torch.full((len(q_unit),), -torch.inf, dtype=torch.float64).scatter_reduce(0, qi, approx, "amax")
+    for j, query in enumerate(which.tolist()):  # matrix-vector products: the candidates stay in cache
+        for b in range(bounds[j], bounds[j + 1], rows):
+            e = min(b + rows, bounds[j + 1])
+            approx[b:e] = (k_unit[ki[b:e]] - centre) @ q_unit[query]
+    best = torch.full((len(which),), -torch.inf, dtype=torch.float64).scatter_reduce(0, qi, approx, "amax")
     margin = 2.0 * (k_unit.shape[1] * 2.0 ** -24 * radius * 1.01 + 2.0 ** -23)
     keep = (approx >= best[qi] - margin).numpy()
     qi, ki = qi.numpy()[keep], ki.numpy()[keep]
-    exact = np.einsum("ij,ij->i", q_unit[qi].astype(np.float64), k_unit[ki].astype(np.float64))
+    exact = np.empty(len(qi))
+    for b in range(0, len(qi), rows):
+        exact[b:b + rows] = np.einsum("ij,ij->i", q_unit.numpy()[which[qi[b:b + rows]]].astype(np.float64),
+                                      k_unit.numpy()[ki[b:b + rows]].astype(np.float64))
     order = np.lexsort((ki, -exact, qi))  # per query: highest similarity, then lowest index
     first = np.ones(len(order), dtype=bool)
     first[1:] = qi[order][1:] != qi[order][:-1]
     winners = order[first]
-    answer[qi[winners]] = kept[ki[winners]]
-    return answer
+    answer[which[qi[winners]]] = kept[ki[winners]]
 
 
 def _candidates(queries: torch.Tensor, keys: torch.Tensor, centre: torch.Tensor, dtype: str, radius: float,
-                query_chunk: int, key_chunk: int, progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(query, key)`` index pairs (CPU int64) holding every query's exact best key: those within
-    ``2 * delta`` of the query's best product in ``dtype`` against the residuals ``keys - centre``,
-    formed one block of keys at a time (module docstring, step 2)."""
+                query_chunk: int, key_chunk: int, progress: bool,
+                cap: int | None = None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """``(query, key)`` index pairs (CPU int64, grouped by query) holding every query's exact best
+    key: those within ``2 * delta`` of the query's best product in ``dtype`` against the residuals
+    ``keys - centre``, formed one block of keys at a time (module docstring, step 2).
+
+    With ``cap``: whenever more than :data:`PAIR_BUDGET` pairs are held, those a later block
+    overtook are dropped, and a query still holding more than ``cap`` is given up (its pairs
+    dropped, no more collected); the third value marks those queries. Once more than half the
+    queries are given up, the search stops and gives up all of them (they are searched again in
+    float32, at the cost of one candidate block in ``dtype``)."""
     dev = queries.device
     u = _ROUNDOFF[dtype]
     margin = 2.0 * ((3.0 * u + keys.shape[1] * 2.0 ** -23) * radius + 1e-6)
@@ -188,7 +232,23 @@ def _candidates(queries: torch.Tensor, keys: torch.Tensor, centre: torch.Tensor,
     # a zero query has no candidates (the answer stays key 0): its threshold is +inf
     dead = torch.where(torch.linalg.vector_norm(queries, dim=1) > 0, 0.0, torch.inf).to(dev)
     best = torch.full((len(queries),), -torch.inf, device=dev)
+    over = torch.zeros(len(queries), dtype=torch.bool, device=dev)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    held = 0
+
+    def compact() -> list:
+        if not pairs:
+            none = torch.zeros(0, dtype=torch.long, device=dev)
+            return [(none, none, torch.zeros(0, device=dev))]
+        qi, ki, approx = (torch.cat(p) for p in zip(*pairs))
+        still = (approx >= best[qi] - margin) & ~over[qi]  # drop those a later block overtook
+        qi, ki, approx = qi[still], ki[still], approx[still]
+        if cap is not None:
+            over.logical_or_(torch.bincount(qi, minlength=len(queries)) > cap)
+            live = ~over[qi]
+            qi, ki, approx = qi[live], ki[live], approx[live]
+        return [(qi, ki, approx)]
+
     for k0 in tqdm(range(0, len(keys), key_chunk), desc="1-NN", disable=not progress):
         block = (keys[k0:k0 + key_chunk] - centre).to(dev, getattr(torch, dtype))
         for q0 in range(0, len(queries), query_chunk):
@@ -203,11 +263,19 @@ def _candidates(queries: torch.Tensor, keys: torch.Tensor, centre: torch.Tensor,
             sub = sims[hit] if len(hit) < len(sims) else sims
             qi, ki = (sub >= threshold[hit, None]).nonzero(as_tuple=True)
             pairs.append((hit[qi] + q0, ki + k0, sub[qi, ki].float()))
-    qi, ki, approx = (torch.cat(p) for p in zip(*pairs))
-    still = approx >= best[qi] - margin  # drop those a later block overtook
-    qi, ki = qi[still].cpu(), ki[still].cpu()
+            held += len(qi)
+            if cap is not None and held > PAIR_BUDGET:
+                pairs = compact()
+                held = len(pairs[0][0])
+                if over.float().mean() > 0.5:  # this dtype cannot separate these keys: all again
+                    over.fill_(True)
+                    break
+        if cap is not None and over.all():
+            break
+    qi, ki, _ = compact()[0]
+    qi, ki = qi.cpu(), ki.cpu()
     order = torch.argsort(qi, stable=True)  # grouped by query
-    return qi[order], ki[order]
+    return qi[order], ki[order], over.cpu().numpy()
 
 
 # ----------------------------------------------------------------------------- similarity backends

@@ -210,6 +210,30 @@ def test_candidate_search_is_exact_on_adversarial_embeddings(precision):
     np.testing.assert_array_equal(got, exact_nearest(keys - centre, queries - centre))
 
 
+@pytest.mark.parametrize("budget", [40, 3000, 1 << 23])
+def test_search_stays_exact_when_candidates_exceed_the_budget(monkeypatch, budget):
+    """Embeddings packed closer than bfloat16 resolves (an undertrained encoder's: every key a
+    candidate) make queries give up their bfloat16 candidates; they are searched again in float32,
+    and, past the budget there too, a few queries at a time. The answer stays the exact one."""
+    import benchbarcode.neighbours as nb
+
+    monkeypatch.setattr(nb, "PAIR_BUDGET", budget)
+    rng = np.random.default_rng(5)
+    dim = 32
+    offset = rng.normal(size=dim)
+    keys = (offset + 1e-3 * rng.normal(size=(1500, dim))).astype(np.float32)
+    keys[700:760] = keys[9] + 1e-7 * rng.normal(size=(60, dim))  # near-copies: float32 cannot split them
+    queries = (offset + 1e-3 * rng.normal(size=(200, dim))).astype(np.float32)
+    queries[:10] = keys[9]
+    got = nb.nearest_keys(keys, queries, precision="bfloat16", query_chunk=64, key_chunk=256)
+    np.testing.assert_array_equal(got, exact_nearest(keys, queries))
+    qi, ki, over = nb._candidates(torch.from_numpy(nb.unit_rows(queries, None)), torch.from_numpy(
+        nb.unit_rows(keys, None)), torch.zeros(dim), "bfloat16", 2.0, 64, 256, False, cap=7)
+    if budget < 1 << 23:  # under pressure: kept queries hold at most cap pairs, given-up ones none
+        assert over.any() and not np.isin(qi.numpy(), np.flatnonzero(over)).any()
+        assert np.bincount(qi.numpy(), minlength=len(queries)).max() <= 7
+
+
 def test_candidate_margin_is_needed():
     """The proof's margin is what makes bfloat16 exact: without re-ranking, bfloat16's own best
     key differs from the exact one on these embeddings (so the test above can fail)."""
