@@ -376,8 +376,7 @@ def cmd_run(args) -> int:
 
 def _check_run(opts, args) -> None:
     """What ``run`` / ``embed`` can check before any work: names, options, output paths."""
-    from benchbarcode.fileio import cache_root
-    from benchbarcode.fileio import check_output_dir
+    from benchbarcode.fileio import cache_root, check_output_dir
     from benchbarcode.run import check_encoder_options, select_tasks
 
     select_tasks(opts.tasks)
@@ -791,7 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cache_sub.add_parser("clear", help="remove one part of the cache, or all of it")
     p.add_argument("--what", choices=["all", "embeddings", "pretrained", "shards", "data"], default="all",
                    help="which part to remove (default all; shards: what an interrupted torchrun "
-                        "embedding left; data: generated sim-large twins, 3.5 GB at full size)")
+                        "embedding left; data: generated sim-large twins, 3.7 GB at full size)")
     p.set_defaults(func=cmd_cache, _parser=p)
     for p in (parser, data, cache):  # a group without its subcommand is an error, not a help page
         p.set_defaults(_group=p)

@@ -287,7 +287,7 @@ def _account(budget: dict, model, attn, mask, outputs, dist: Dist) -> None:
     flops = step_flops(model, enc_tokens, cost["encoder_len"], cost["decoder_tokens"],
                        cost["decoder_len"], predicted)
     vals = torch.tensor([attn.shape[0], input_tokens, enc_tokens, predicted, flops], dtype=torch.float64,
-                        device=attn.device)  # NCCL reduces device tensors only
+                        device=next(model.parameters()).device)  # NCCL reduces device tensors only
     if dist.world > 1:
         import torch.distributed as tdist
 
