@@ -2,10 +2,15 @@
 
 ``DIR/config.json`` + ``DIR/model.safetensors``: the encoder alone, which
 ``transformers.AutoModel.from_pretrained(DIR)`` opens. ``DIR/benchbarcode.json``: tokenizer,
-objective, preset and recipe, budget, loss history, seed, versions, data identity; written last,
-so its presence marks a complete run. ``DIR/checkpoint/``: the resumable state of an unfinished
-run (model and optimizer state, step, loss window), replaced atomically and removed once the
-run completes.
+objective, preset and recipe, budget, loss history, seed, versions, data identity, the weights'
+sha256; written last, so its presence marks a complete run. ``DIR/checkpoint/``: the resumable
+state of an unfinished run (model and optimizer state, step, loss window), removed once the run
+completes. A new checkpoint is written beside the old one and swapped in by renames, so that at
+every moment one complete checkpoint exists (``checkpoint/``, or ``.checkpoint.old/`` when a crash
+fell between the two renames; readers take it).
+
+A file here that does not read back is a :class:`DamagedCheckpoint`: a one-line UserError for a
+user's directory, and for ``run``'s cache the sign to pretrain again.
 """
 
 from __future__ import annotations
@@ -15,14 +20,22 @@ import os
 import shutil
 from pathlib import Path
 
+from benchbarcode.canonical import file_sha256
 from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_json_atomic
 
 META_FILE = "benchbarcode.json"
 CHECKPOINT_DIR = "checkpoint"
 WEIGHTS_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 _ENCODER_FILES = (META_FILE, "config.json", WEIGHTS_FILE)
+_STAGING, _PREVIOUS = f".{CHECKPOINT_DIR}.tmp", f".{CHECKPOINT_DIR}.old"
+
+
+class DamagedCheckpoint(UserError):
+    """A file of an encoder directory or of its resumable checkpoint that does not read back."""
 
 
 def is_complete(directory: str | os.PathLike) -> bool:
@@ -48,15 +61,26 @@ def read_info(directory: str | os.PathLike) -> dict:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise located(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise located(path, None, f"cannot read ({exc})") from None
+        raise DamagedCheckpoint(f"{path}: cannot read ({exc})") from None
     for key in ("objective", "tokenizer"):
         if not isinstance(info, dict) or key not in info:
-            raise located(path, None, f"field {key!r}: missing")
+            raise DamagedCheckpoint(f"{path}: field {key!r}: missing")
     if not (directory / WEIGHTS_FILE).is_file():
-        raise located(directory, None, f"{WEIGHTS_FILE} is missing")
+        raise DamagedCheckpoint(f"{directory}: {WEIGHTS_FILE} is missing")
     return info
+
+
+def verified_weights(directory: str | os.PathLike, info: dict) -> tuple[Path, str]:
+    """The encoder's weights file and its sha256, checked against the one recorded when it was
+    written (directories written before it was recorded are not checked)."""
+    path = Path(directory) / WEIGHTS_FILE
+    sha = file_sha256(path)
+    if info.get("weights_sha256") not in (None, sha):
+        raise DamagedCheckpoint(f"{path}: damaged: its sha256 is not the one {META_FILE} recorded when it "
+                                "was written")
+    return path, sha
 
 
 def write_encoder(directory: str | os.PathLike, model, info: dict) -> None:
@@ -72,16 +96,16 @@ def write_encoder(directory: str | os.PathLike, model, info: dict) -> None:
     for f in sorted(tmp.iterdir()):
         os.replace(f, out / f.name)
     tmp.rmdir()
-    write_json_atomic(out / META_FILE, info)
-    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+    write_json_atomic(out / META_FILE, {**info, "weights_sha256": file_sha256(out / WEIGHTS_FILE)})
+    _remove_resumable(out)
 
 
 def clear(directory: str | os.PathLike) -> None:
     """Remove what a pretraining run wrote to ``directory`` (finished encoder and checkpoint)."""
     out = Path(directory)
-    for name in (*_ENCODER_FILES, CHECKPOINT_DIR):
-        p = out / name
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    for name in _ENCODER_FILES:
+        (out / name).unlink(missing_ok=True)
+    _remove_resumable(out)
 
 
 def check_target(directory: str | os.PathLike, *, resume: bool, overwrite: bool) -> dict | None:
@@ -112,53 +136,93 @@ def check_target(directory: str | os.PathLike, *, resume: bool, overwrite: bool)
 
 
 # ----------------------------------------------------------------------------- resumable state
+def _resumable_dir(directory: str | os.PathLike) -> Path | None:
+    """The complete resumable checkpoint of ``directory``: ``checkpoint/``, else the previous one
+    that a crash between the two renames of :func:`save_resumable` left as ``.checkpoint.old/``."""
+    for name in (CHECKPOINT_DIR, _PREVIOUS):
+        if (Path(directory) / name / STATE_FILE).is_file():
+            return Path(directory) / name
+    return None
+
+
+def _remove_resumable(directory: Path) -> None:
+    for name in (CHECKPOINT_DIR, _STAGING, _PREVIOUS):
+        shutil.rmtree(directory / name, ignore_errors=True)
+
+
 def resumable_state(directory: str | os.PathLike) -> dict | None:
     """The state of the unfinished run in ``directory`` (step, loss history, config...), or None."""
-    path = Path(directory) / CHECKPOINT_DIR / "state.json"
-    if not path.is_file():
+    ck = _resumable_dir(directory)
+    if ck is None:
         return None
+    path, hint = ck / STATE_FILE, "start clean with --overwrite"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise located(path, exc.lineno, f"invalid JSON ({exc.msg}); start clean with --overwrite") from None
+        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); {hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DamagedCheckpoint(f"{path}: cannot read ({exc}); {hint}") from None
+    if not (isinstance(state, dict) and isinstance(state.get("step"), int) and isinstance(state.get("config"), dict)):
+        raise DamagedCheckpoint(f"{path}: not the state of an unfinished run (no step or config); {hint}")
+    return state
 
 
 def save_resumable(directory: str | os.PathLike, model, optimizer, state: dict) -> None:
-    """Write ``DIR/checkpoint`` atomically (a new folder renamed over the old one)."""
+    """Write the resumable checkpoint: staged in a new folder (files fsynced), then swapped in by
+    two renames; at every moment one complete checkpoint exists (see :func:`_resumable_dir`)."""
     import torch
     from safetensors.torch import save_file
 
     out = Path(directory)
-    final, tmp, old = out / CHECKPOINT_DIR, out / f".{CHECKPOINT_DIR}.tmp", out / f".{CHECKPOINT_DIR}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    final, staging, previous = out / CHECKPOINT_DIR, out / _STAGING, out / _PREVIOUS
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
-              str(tmp / WEIGHTS_FILE))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+              str(staging / WEIGHTS_FILE))
+    torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
+    (staging / STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+    for name in (WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE):
+        with open(staging / name, "rb") as fh:
+            os.fsync(fh.fileno())
+    if final.is_dir():  # else `previous` (if any) is the complete one and stays until the swap
+        shutil.rmtree(previous, ignore_errors=True)
+        final.rename(previous)
+    staging.rename(final)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def load_resumable(directory: str | os.PathLike, model, optimizer, device: str) -> dict:
-    """Restore ``model`` and ``optimizer`` from ``DIR/checkpoint``; returns the saved state.
+    """Restore ``model`` and ``optimizer`` from the resumable checkpoint; returns the saved state.
 
-    The optimizer state is read with ``torch.load(weights_only=True)``: tensors and plain
-    containers only, never an arbitrary pickle.
+    The optimizer state is read by :func:`benchbarcode.torchfile.load_weights_only`: tensors and
+    plain containers only, never an arbitrary pickle. Anything that does not read back is a
+    :class:`DamagedCheckpoint`.
     """
-    import torch
     from safetensors.torch import load_file
 
-    ck = Path(directory) / CHECKPOINT_DIR
-    model.load_state_dict(load_file(str(ck / WEIGHTS_FILE), device="cpu"))
-    optimizer.load_state_dict(torch.load(ck / "optimizer.pt", map_location=device, weights_only=True))
-    return json.loads((ck / "state.json").read_text())
+    from benchbarcode.torchfile import detail, load_weights_only
+
+    state = resumable_state(directory)
+    if state is None:
+        raise UserError(f"{directory}: holds no unfinished run")
+    ck = _resumable_dir(directory)
+    hint = "; start clean with --overwrite"
+    try:
+        model.load_state_dict(load_file(str(ck / WEIGHTS_FILE), device="cpu"))
+    except Exception as exc:  # missing, truncated, or weights of another model
+        raise DamagedCheckpoint(f"{ck / WEIGHTS_FILE}: cannot restore the model ({type(exc).__name__}: "
+                                f"{detail(exc)}){hint}") from None
+    try:
+        optimizer.load_state_dict(load_weights_only(ck / OPTIMIZER_FILE, map_location=device))
+    except UserError as exc:
+        raise DamagedCheckpoint(f"{exc}{hint}") from None
+    except Exception as exc:  # read, but not this optimizer's state
+        raise DamagedCheckpoint(f"{ck / OPTIMIZER_FILE}: cannot restore the optimizer ({type(exc).__name__}: "
+                                f"{detail(exc)}){hint}") from None
+    return state
 
 
 def resumable_weights(directory: str | os.PathLike) -> Path | None:
     """The pretraining module's weights in the resumable checkpoint of ``directory``, if any."""
-    path = Path(directory) / CHECKPOINT_DIR / WEIGHTS_FILE
-    return path if path.is_file() else None
+    ck = _resumable_dir(directory)
+    return ck / WEIGHTS_FILE if ck is not None and (ck / WEIGHTS_FILE).is_file() else None

@@ -686,8 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                    help="autocast compute dtype (default: bfloat16 on CUDA, float32 on CPU; bfloat16 speeds up "
                         "CPUs with AVX-512 BF16 / AMX, see: benchbarcode profile --mode train)")
-    p.add_argument("--checkpoint-every", type=int, metavar="N",
-                   help="save a resumable checkpoint every N steps (default: a tenth of the run, >= 50)")
+    p.add_argument("--checkpoint-every", type=_positive, metavar="N",
+                   help="save a resumable checkpoint every N steps (default: a tenth of the run, >= 50); Ctrl-C "
+                        "saves one after the step in flight")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in DIR exactly")
     p.add_argument("--overwrite", action="store_true", help="replace what DIR holds and start clean")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -813,9 +814,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"benchbarcode: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("benchbarcode: interrupted; finished work is kept: re-run the same command to resume "
-              "(pretrain: add --resume)", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # its text, if any, says where the work stopped
+        print(f"benchbarcode: interrupted{f' ({exc})' if str(exc) else ''}; finished work is kept: re-run the "
+              "same command to resume (pretrain: add --resume)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

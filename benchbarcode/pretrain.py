@@ -3,10 +3,13 @@
 * AdamW with a one-cycle learning rate (linear warm-up, cosine annealing to 1 % of the peak),
   gradient clipping, random offset augmentation (0..k-1 bases dropped), bf16 autocast on CUDA.
 * Every random choice (batch order, offsets, masks, dropout) is a pure function of
-  ``(seed, step, rank)``, so ``resume`` continues exactly: the loss curve equals an
-  uninterrupted run with the same seed.
-* Runs unchanged under ``torchrun`` (DDP; gloo on CPU, NCCL on GPU): the global batch is split
-  across ranks, only rank 0 writes, and the ranks' final parameters are compared.
+  ``(seed, step)`` (dropout: and the rank), so ``resume`` continues exactly: the weights and the
+  loss curve equal an uninterrupted run with the same seed. Ctrl-C is honoured between steps
+  only (:class:`benchbarcode.runtime.StopBetweenSteps`), where the checkpoint is whole.
+* Runs unchanged under ``torchrun`` (DDP; gloo on CPU, NCCL on GPU): the global batch, its
+  offsets and its mask are split across ranks and the loss is the global batch's mean, so without
+  dropout k processes take the steps of one (up to float rounding); only rank 0 writes, and the
+  ranks' final parameters are compared.
 * ``DIR`` is the encoder directory of :mod:`benchbarcode.checkpoints` (the encoder, which
   ``transformers.AutoModel.from_pretrained(DIR)`` opens, and ``benchbarcode.json`` with the
   stated budget, written last); ``DIR/checkpoint/`` holds the resumable state.
@@ -32,7 +35,8 @@ from benchbarcode.errors import UserError
 from benchbarcode.models import sample_mask
 from benchbarcode.models.objectives import build_model
 from benchbarcode.models.presets import Preset
-from benchbarcode.runtime import DTYPES, TRIM_EVERY, Dist, autocast, init_distributed, resolve_device, trim_heap
+from benchbarcode.runtime import (DTYPES, TRIM_EVERY, Dist, StopBetweenSteps, autocast, init_distributed,
+                                  resolve_device, trim_heap)
 from benchbarcode.tokenizers import KmerTokenizer
 
 log = logging.getLogger("benchbarcode")
@@ -128,12 +132,19 @@ def default_dtype(device: str) -> str:
 
 
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: tuple, dtype: str,
-                  grad_clip: float | None) -> dict:
+                  grad_clip: float | None, dist: Dist | None = None) -> dict:
     """One optimiser step on ``batch = (input_ids, attention_mask, mask)`` (on the model's device):
     forward under autocast in ``dtype``, backward, gradient clipping, ``optimizer.step()``.
-    Returns the model's outputs (``loss`` still on the device: reading it synchronises)."""
+    Returns the model's outputs (``loss`` still on the device: reading it synchronises).
+
+    Under torchrun (``dist``) each process holds part of the global batch, and its mean loss is
+    weighted by its share of the predicted tokens, so that DDP's average of the gradients is the
+    gradient of the whole batch's mean loss (the step one process would take on it); ``loss`` is
+    then that weighted loss, whose mean over the processes is the whole batch's."""
     with autocast(str(batch[0].device), dtype):
         outputs = model(*batch)
+    if dist is not None and dist.world > 1:
+        outputs = {**outputs, "loss": outputs["loss"] * _token_share(outputs["n_predicted"], dist)}
     optimizer.zero_grad(set_to_none=True)
     outputs["loss"].backward()
     if grad_clip:
@@ -203,47 +214,70 @@ def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str 
     window: list[float] = state.pop("window", [])  # losses not yet averaged into the history
     t_start = time.perf_counter() - state["train_seconds"]
     step = state["step"]
-    try:
-        while step < preset.steps:
-            idx = plan.indices(step)[dist.rank::dist.world]
-            offsets = plan.offsets(step)[dist.rank::dist.world]
-            ids, attn = tokenizer([sequences[i] for i in idx], offset=offsets)
-            ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
-            gen = torch.Generator().manual_seed(int(np.random.default_rng([seed, 3, step, dist.rank]).integers(2**62)))
-            mask = sample_mask(ids_t, attn_t, preset.mask_ratio, generator=gen)
-            torch.manual_seed(int(np.random.default_rng([seed, 4, step, dist.rank]).integers(2**62)))
-            for g in optimizer.param_groups:
-                g["lr"] = one_cycle_lr(step, preset)
-            outputs = training_step(ddp_model, optimizer, (ids_t.to(device), attn_t.to(device), mask.to(device)),
-                                    dtype, preset.grad_clip)
-            loss = outputs["loss"]
-            loss_value = _mean_across(loss.detach().float(), dist)
-            _account(state["budget"], model, attn_t, mask, outputs, dist)
-            step += 1
-            state["step"] = step
-            if step % TRIM_EVERY == 0:
-                trim_heap()
-            window.append(loss_value)
-            if step % log_every == 0 or step == preset.steps:
-                state["loss_history"].append([step, round(float(np.mean(window)), 5)])
-                window = []
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3f}",
-                                seq_s=f"{state['budget']['sequences'] / max(1e-9, time.perf_counter() - t_start):.0f}")
-            if on_step is not None:
-                on_step(step, loss_value)
-            if step % every == 0 and step < preset.steps and dist.main:
-                state["train_seconds"] = time.perf_counter() - t_start
-                checkpoints.save_resumable(out, model, optimizer, {**state, "window": window})
-    except KeyboardInterrupt:
-        if dist.main and step > 0:
+    saved = step if existing is not None else None  # the step the checkpoint on disk holds
+
+    def save() -> None:
+        nonlocal saved
+        if dist.main and step > 0 and saved != step:
             state["train_seconds"] = time.perf_counter() - t_start
             checkpoints.save_resumable(out, model, optimizer, {**state, "window": window})
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
+        saved = step
+
+    # A step changes the weights, the optimizer state and the counters one after the other: only
+    # between steps do they describe the same step, so only there is an interrupt honoured (a
+    # SIGINT waits for the step in flight) and a checkpoint written.
+    in_step = False
+    with StopBetweenSteps() as stop:
+        try:
+            while not (stopping := stop.agreed(dist, device)) and step < preset.steps:
+                in_step = True
+                idx = plan.indices(step)[dist.rank::dist.world]
+                offsets = plan.offsets(step)[dist.rank::dist.world]
+                ids, attn = tokenizer([sequences[i] for i in idx], offset=offsets)
+                ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
+                # the mask of the whole global batch, this process's rows of it (as the sequences)
+                gen = torch.Generator().manual_seed(int(np.random.default_rng([seed, 3, step, 0]).integers(2**62)))
+                scores = torch.rand((preset.batch_size, ids.shape[1]), generator=gen)[dist.rank::dist.world]
+                mask = sample_mask(ids_t, attn_t, preset.mask_ratio, scores=scores)
+                torch.manual_seed(int(np.random.default_rng([seed, 4, step, dist.rank]).integers(2**62)))
+                for g in optimizer.param_groups:
+                    g["lr"] = one_cycle_lr(step, preset)
+                outputs = training_step(ddp_model, optimizer, (ids_t.to(device), attn_t.to(device), mask.to(device)),
+                                        dtype, preset.grad_clip, dist)
+                loss_value = _mean_across(outputs["loss"].detach().float(), dist)
+                counts = _step_counts(model, attn_t, mask, outputs, dist)
+                step += 1  # the step is done: the state follows the weights
+                state["step"] = step
+                state["budget"] = {key: state["budget"][key] + counts[key] for key in counts}
+                window.append(loss_value)
+                if step % log_every == 0 or step == preset.steps:
+                    state["loss_history"].append([step, round(float(np.mean(window)), 5)])
+                    window = []
+                in_step = False
+                if step % TRIM_EVERY == 0:
+                    trim_heap()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_value:.3f}",
+                                    seq_s=f"{state['budget']['sequences'] / max(1e-9, time.perf_counter() - t_start):.0f}")
+                if on_step is not None:
+                    on_step(step, loss_value)
+                if step % every == 0 and step < preset.steps:
+                    save()
+            if stopping:
+                save()
+                raise KeyboardInterrupt(f"pretraining stopped after step {step} of {preset.steps}" + (
+                    f", saved in {out / checkpoints.CHECKPOINT_DIR}" if step else ""))
+        except KeyboardInterrupt:
+            if not in_step:
+                save()
+            elif dist.main:  # raised inside a step (not by SIGINT, which waits): its state is not whole
+                log.warning("interrupted inside step %d: the checkpoint %s is kept", step + 1,
+                            f"of step {saved}" if saved else "(none yet)")
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
 
     checksums = _param_checksums(model, dist)
     meta = {
@@ -278,8 +312,8 @@ def _empty_budget() -> dict:
             "flops": 0.0}
 
 
-def _account(budget: dict, model, attn, mask, outputs, dist: Dist) -> None:
-    """Add this step's sequences, tokens and FLOPs (summed over ranks) to the budget."""
+def _step_counts(model, attn, mask, outputs, dist: Dist) -> dict:
+    """This step's sequences, tokens and FLOPs, summed over the processes (budget keys)."""
     input_tokens = int(attn.bool().sum())
     cost = model.step_tokens(attn, mask)
     enc_tokens = cost["encoder_tokens"]
@@ -292,8 +326,17 @@ def _account(budget: dict, model, attn, mask, outputs, dist: Dist) -> None:
         import torch.distributed as tdist
 
         tdist.all_reduce(vals)
-    for key, v in zip(["sequences", "input_tokens", "encoder_tokens", "predicted_tokens", "flops"], vals.tolist()):
-        budget[key] = budget[key] + (v if key == "flops" else int(v))
+    return {key: (v if key == "flops" else int(v))
+            for key, v in zip(_empty_budget(), vals.tolist())}
+
+
+def _token_share(n_predicted: torch.Tensor, dist: Dist) -> torch.Tensor:
+    """This process's predicted tokens over the mean per process (1 when all hold as many)."""
+    import torch.distributed as tdist
+
+    total = n_predicted.detach().to(torch.float64).clone()
+    tdist.all_reduce(total)
+    return (n_predicted.to(torch.float64) * dist.world / total.clamp(min=1)).float()
 
 
 def _mean_across(x: torch.Tensor, dist: Dist) -> float:

@@ -168,33 +168,52 @@ def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Enc
 
     An in-house encoder without ``checkpoint`` is pretrained with its preset's default budget on
     ``ds``'s pretraining corpus, once: the directory is cached by identity (recipe, seed, data,
-    device type) and an interrupted pretraining resumes there.
+    device type) and an interrupted pretraining resumes there. A cached encoder or unfinished run
+    that does not read back (:class:`~benchbarcode.checkpoints.DamagedCheckpoint`) is pretrained
+    again from the start, as a corrupt embedding is recomputed.
     """
     entry = get_encoder(opts.encoder)
     options = dict(opts.encoder_options)
     options.setdefault("device", device)
     if entry.meta.seeded:
         options.setdefault("seed", opts.seed)
-    checkpoint = opts.checkpoint
-    spent = 0.0
-    if checkpoint is None and entry.meta.pretrainable:
-        from benchbarcode.pretrain import pretrain
+    if opts.checkpoint is not None:
+        options["checkpoint"] = opts.checkpoint
+    if opts.checkpoint is not None or not entry.meta.pretrainable:
+        return create_encoder(entry, options), 0.0
+    recipe = pretraining_recipe(entry, opts)
+    directory = pretrained_directory(entry, opts.preset, recipe, opts.seed, ds, device, caches(opts))
+    options["checkpoint"] = str(directory)
+    damaged = False
+    if checkpoints.is_complete(directory):
+        try:
+            return create_encoder(entry, options), 0.0
+        except checkpoints.DamagedCheckpoint as exc:
+            log.warning("the cached pretraining does not read back (%s): pretraining again", exc)
+            damaged = True
+    started = time.perf_counter()
+    _pretrain_into(directory, entry, recipe, opts, ds, device, clean=damaged)
+    return create_encoder(entry, options), time.perf_counter() - started
 
-        recipe = pretraining_recipe(entry, opts)
-        directory = pretrained_directory(entry, opts.preset, recipe, opts.seed, ds, device, caches(opts))
-        if not checkpoints.is_complete(directory):
-            log.info("pretraining %s (%s preset, %d steps) into %s", entry.name, opts.preset, recipe.steps,
-                     directory)
-            started = time.perf_counter()
-            pretrain(entry.meta.objective, recipe, ds.pretraining_sequences(),
-                     directory, seed=opts.seed, data_identity=ds.identity(), preset_name=opts.preset,
-                     encoder_name=entry.name, resume=checkpoints.resumable_state(directory) is not None,
-                     device=device, progress=opts.progress)
-            spent = time.perf_counter() - started
-        checkpoint = str(directory)
-    if checkpoint is not None:
-        options["checkpoint"] = checkpoint
-    return create_encoder(entry, options), spent
+
+def _pretrain_into(directory: Path, entry: EncoderEntry, recipe, opts: RunOptions, ds: BarcodeDataset,
+                   device: str, clean: bool) -> None:
+    """Pretrain ``entry`` into ``run``'s cache ``directory``: continue the unfinished run there,
+    else (none, ``clean``, or one that does not read back) start clean."""
+    from benchbarcode.pretrain import pretrain
+
+    def train(**how) -> None:
+        pretrain(entry.meta.objective, recipe, ds.pretraining_sequences(), directory, seed=opts.seed,
+                 data_identity=ds.identity(), preset_name=opts.preset, encoder_name=entry.name,
+                 device=device, progress=opts.progress, **how)
+
+    log.info("pretraining %s (%s preset, %d steps) into %s", entry.name, opts.preset, recipe.steps, directory)
+    try:
+        resume = not clean and checkpoints.resumable_state(directory) is not None
+        train(resume=resume, overwrite=not resume)
+    except checkpoints.DamagedCheckpoint as exc:
+        log.warning("the unfinished pretraining in the cache does not read back (%s): starting it again", exc)
+        train(overwrite=True)
 
 
 def safe_name(text: str) -> str:

@@ -71,6 +71,52 @@ def init_distributed(device: str) -> Dist:
     return Dist(tdist.get_rank(), tdist.get_world_size(), local_rank)
 
 
+class StopBetweenSteps:
+    """Ctrl-C honoured between two training steps, never inside one (a context manager).
+
+    Inside, SIGINT only sets :attr:`requested`; the loop asks :meth:`agreed` at each step boundary,
+    saves what it holds and stops. A step interrupted midway would leave weights, optimizer state
+    and counters from different steps (resuming from them is not the uninterrupted run). Installed
+    only in the main thread and over Python's default handler (an ignored SIGINT stays ignored).
+    Under torchrun every process gets the signal at a slightly different moment: :meth:`agreed`
+    takes the maximum over the processes, so all stop after the same step.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopBetweenSteps":
+        import signal
+        import threading
+
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> bool:
+        if self._previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+    def agreed(self, dist: Dist, device: str) -> bool:
+        """Whether any process has been asked to stop (the same answer in every process)."""
+        if dist.world == 1:
+            return self.requested
+        import torch
+        import torch.distributed as tdist
+
+        flag = torch.tensor([float(self.requested)], device=device)  # NCCL reduces device tensors only
+        tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
 def is_main_process() -> bool:
     """Whether this is the process that prints and writes (torchrun's rank 0, or not under torchrun)."""
     return int(os.environ.get("RANK", "0")) == 0

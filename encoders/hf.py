@@ -133,9 +133,10 @@ def _hidden_modules(names: tuple[str, ...]):
 
 # ----------------------------------------------------------------------------- loading
 def _weights(source: str, hub: dict) -> dict:
-    """The checkpoint's state dict, read safely: safetensors, or torch.load(weights_only=True)."""
-    import torch
+    """The checkpoint's state dict, read safely: safetensors, or weights-only ``torch.load``."""
     from safetensors.torch import load_file
+
+    from benchbarcode.torchfile import load_weights_only
 
     for name in WEIGHT_FILES:
         path = _file(source, name, hub, required=False)
@@ -150,10 +151,7 @@ def _weights(source: str, hub: dict) -> dict:
             if f.suffix == ".safetensors":
                 state.update(load_file(str(f)))
                 continue
-            try:
-                state.update(torch.load(f, map_location="cpu", weights_only=True))
-            except Exception as exc:  # a pickle that needs more than tensors: never executed
-                raise UserError(f"{f}: not loadable as plain weights ({str(exc).splitlines()[0]})") from None
+            state.update(load_weights_only(f))  # a pickle that needs more than tensors: refused, never run
         return state
     raise UserError(f"hf model {source!r}: no weights ({', '.join(WEIGHT_FILES)})")
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbarcode.canonical import file_sha256
 from benchbarcode.errors import UserError
 from benchbarcode.registry import Encoder, register_encoder
 from benchbarcode.runtime import DTYPES, TRIM_EVERY, autocast, trim_heap
@@ -106,13 +105,12 @@ class TransformerEncoder(Encoder):
         hf_logging.disable_progress_bar()
         directory = Path(directory)
         info = checkpoints.read_info(directory)
-        weights = directory / checkpoints.WEIGHTS_FILE
-        sha = file_sha256(weights)  # before loading: a corrupt file is named, not a library traceback
+        _, sha = checkpoints.verified_weights(directory, info)  # before loading: damage is named, not a traceback
         try:
             model = AutoModel.from_pretrained(directory)
         except Exception as exc:  # truncated or garbage weights, a config that does not parse...
-            raise UserError(f"{directory}: the encoder does not load ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else 'no message'})") from None
+            raise checkpoints.DamagedCheckpoint(f"{directory}: the encoder does not load ({type(exc).__name__}: "
+                                                f"{str(exc).splitlines()[0] if str(exc) else 'no message'})") from None
         return cls(model, KmerTokenizer.from_dict(info["tokenizer"]), device,
                    pooling or info.get("pooling", "mean"), objective=info["objective"],
                    checkpoint={"path": str(directory), "sha256": sha, "preset": info.get("preset"),

@@ -13,9 +13,9 @@ The format, as the reference ``pretraining.py`` saves it every epoch: one ``torc
 * ``optimizer`` / ``scheduler`` state dicts, ints ``epoch``, ``total_step``, ``n_samples_seen``
   and best-score numbers.
 
-Safety: a ``.pt`` file is a pickle, and unpickling can run any code. It is read only with
-``torch.load(weights_only=True)``, which allows tensors and plain containers, plus
-``argparse.Namespace``; a file that needs any other global is refused with a message naming it,
+Safety: a ``.pt`` file is a pickle, and unpickling can run any code. It is read by
+:func:`benchbarcode.torchfile.load_weights_only` (tensors and plain containers, plus
+``argparse.Namespace``); a file that needs any other global is refused with a message naming it,
 before anything in it runs.
 
 Only the encoder is kept: heads (``classifier``, ``cls``), the pooler and a decoder are dropped
@@ -27,7 +27,6 @@ the reference rule). Every problem is a one-line :class:`UserError` that starts 
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import torch
@@ -36,6 +35,7 @@ from benchbarcode.canonical import file_sha256
 from benchbarcode.encoders.inhouse import TransformerEncoder
 from benchbarcode.errors import UserError
 from benchbarcode.tokenizers import KmerTokenizer
+from benchbarcode.torchfile import detail, load_weights_only
 
 FORMAT = "reference .pt"
 OBJECTIVES = {"maelm": "mae", "transformer": "mlm"}  # config.arch -> our objective name
@@ -84,20 +84,8 @@ def read_checkpoint(path: Path) -> dict:
     """The checkpoint dict in ``path``, read weights-only (see the module docstring)."""
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        unsafe = _unsafe_globals(path, exc)
-        if unsafe:
-            raise UserError(f"{path}: refused: it needs {', '.join(unsafe)}, which weights-only loading does "
-                            "not allow (unpickling it could run code); only tensors, plain containers and "
-                            "argparse.Namespace are accepted") from None
-        if str(exc).startswith(_WEIGHTS_ONLY_FAILED):
-            raise UserError(f"{path}: refused by weights-only loading ({_detail(exc)}); only torch.save files "
-                            "of tensors, plain containers and argparse.Namespace are accepted") from None
-        raise UserError(f"{path}: not a readable PyTorch checkpoint (truncated, or not written by "
-                        f"torch.save? {type(exc).__name__}: {_detail(exc)})") from None
+    ckpt = load_weights_only(path, allowed=(argparse.Namespace,),
+                             accepted="tensors, plain containers and argparse.Namespace")
     if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         raise UserError(f"{path}: holds a bare state dict, not a reference pretraining checkpoint "
                         "(a dict with 'model', 'bert_config' and 'config')")
@@ -114,30 +102,6 @@ def read_checkpoint(path: Path) -> dict:
     if not isinstance(ckpt["bert_config"], dict):
         raise UserError(f"{path}: 'bert_config' is a {type(ckpt['bert_config']).__name__}, not a dict")
     return ckpt
-
-
-def _unsafe_globals(path: Path, exc: Exception) -> list[str]:
-    """The globals that kept ``path`` from loading weights-only, found without running them."""
-    scan = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
-    if scan is not None:
-        try:
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                return sorted(scan(path))  # a static disassembly of the pickle
-        except Exception:  # not a torch.save archive (a bare pickle): torch's own message names them
-            pass
-    return sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(exc))))
-
-
-# torch's weights-only failure opens with this, then advises weights_only=False: not passed on.
-_WEIGHTS_ONLY_FAILED = "Weights only load failed"
-_BOILERPLATE = (_WEIGHTS_ONLY_FAILED, "Please file an issue", "Check the documentation")
-
-
-def _detail(exc: Exception) -> str:
-    """The informative first sentence of a library error, on one line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    line = next((line for line in lines if not line.startswith(_BOILERPLATE)), "no detail")
-    return line.split(". ")[0]
 
 
 def _run_config(ckpt: dict, path: Path) -> dict:
@@ -185,7 +149,7 @@ def _bert_model(bert_config: dict, path: Path):
         return BertModel(config, add_pooling_layer=False)
     except Exception as exc:
         raise UserError(f"{path}: bert_config does not build a BertModel ({type(exc).__name__}: "
-                        f"{_detail(exc)})") from None
+                        f"{detail(exc)})") from None
 
 
 def encoder_state(state: dict) -> tuple[dict, list[str], list[str]]:

@@ -69,6 +69,8 @@ CASES = {
     "data: truncated gzip": (["data", "describe", "--data", "truncated.tsv.gz"], "truncated.tsv.gz", True),
     "data: bad character": (["data", "describe", "--data", "bad.fasta"], "bad.fasta:1", True),
     "data: --max-length 0": (["data", "describe", "--data", SIM, "--max-length", "0"], "--max-length", False),
+    "pretrain: --checkpoint-every 0": (["pretrain", "--encoder", "mae", "--out", "ck", "--checkpoint-every", "0"],
+                                       "--checkpoint-every", False),
     "data: bad sim size": (["data", "describe", "--data", "sim:abc"], "sim:abc", True),
     "data: no subcommand": (["data"], "a command is required", False),
     "export: parquet": (["data", "export", "--data", SIM, "--out", "x.parquet"], "x.parquet", False),
@@ -138,8 +140,12 @@ def test_one_mistake_one_line(case, place, capsys, monkeypatch):
     if not may_load:
         monkeypatch.setattr(cli, "_load", lambda args: pytest.fail("loaded data before checking the input"))
     before = _files(place)
-    parse_error = argv in (["data"], ["cache"]) or "--bogus" in argv or "bogus" in argv or "--max-length" in argv
-    with pytest.raises(SystemExit) if parse_error else _nothing():
+    parse_error = argv in (["data"], ["cache"]) or "--bogus" in argv or "bogus" in argv or "--max-length" in argv or "--checkpoint-every" in argv
+    if parse_error:
+        with pytest.raises(SystemExit) as excinfo:
+            cli.main(argv)
+        assert excinfo.value.code == 2
+    else:
         code = cli.main(argv)
         assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -148,22 +154,19 @@ def test_one_mistake_one_line(case, place, capsys, monkeypatch):
     assert _files(place) == before, sorted(_files(place) - before)
 
 
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def test_corrupt_checkpoint_weights(place, capsys):
+@pytest.mark.parametrize("recorded", [True, False], ids=["weights sha256 recorded", "written before it was"])
+def test_corrupt_checkpoint_weights(place, capsys, recorded):
     directory = _corrupt_checkpoint(place)
+    if not recorded:  # the load itself must then name the damage
+        info = json.loads((directory / "benchbarcode.json").read_text())
+        del info["weights_sha256"]
+        (directory / "benchbarcode.json").write_text(json.dumps(info))
     before = _files(place)
     for encoder in ("mae", "gpt"):
         assert cli.main(["run", "--encoder", encoder, "--checkpoint", str(directory), "--data", SIM,
                          "--tasks", "open-world"]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
-        assert str(directory) in line and "does not load" in line
+        assert str(directory) in line and ("damaged: its sha256" if recorded else "does not load") in line
     assert _files(place) == before
 
 

@@ -267,9 +267,13 @@ def test_a_pickled_payload_in_pytorch_model_bin_is_refused_unexecuted(tmp_path, 
         def __reduce__(self):
             return (Path.touch, (marker,))
 
+    payload = {"bert.word_embeddings.weight": Payload()}
+    pickle.loads(pickle.dumps(payload, protocol=2))
+    assert marker.exists()  # the payload is live
+    marker.unlink()
     with open(evil / "pytorch_model.bin", "wb") as fh:
-        pickle.dump({"bert.word_embeddings.weight": Payload()}, fh, protocol=2)
-    with pytest.raises(UserError, match="not loadable as plain weights"):
+        pickle.dump(payload, fh, protocol=2)
+    with pytest.raises(UserError, match=r"pytorch_model.bin: refused: it needs"):
         get_encoder("dnabert2").create(checkpoint=str(evil), trust_remote_code=True)
     assert not marker.exists()
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModel
 
 from benchbarcode.cli import main
 from benchbarcode.data import load_barcodes
 from benchbarcode.errors import UserError
 from benchbarcode.models.presets import get_preset
-from benchbarcode.checkpoints import CHECKPOINT_DIR, META_FILE
+from benchbarcode.checkpoints import CHECKPOINT_DIR, META_FILE, WEIGHTS_FILE
 from benchbarcode.pretrain import pretrain
 from benchbarcode.registry import get_encoder
 
@@ -133,26 +134,48 @@ def test_bad_checkpoint_dir_and_wrong_objective(tmp_path, corpus):
         get_encoder("mae").create(checkpoint=str(tmp_path / "g"))
 
 
-BIN = Path(sys.executable).parent
+def torchrun(args: list[str], tmp_path, processes: int = 2) -> subprocess.CompletedProcess:
+    """``args`` under torchrun as CI has it: the module launcher of this interpreter, CPU, gloo."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 
-@pytest.mark.skipif(not (BIN / "torchrun").exists() or not (BIN / "benchbarcode").exists(),
-                    reason="torchrun or the benchbarcode console script is not installed")
 def test_torchrun_two_processes_agree(tmp_path):
     """The unchanged CLI under torchrun: 2 CPU processes (gloo) train and end with equal weights."""
-    torchrun, benchbarcode_cli = str(BIN / "torchrun"), str(BIN / "benchbarcode")
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "--no-python", benchbarcode_cli, "pretrain",
-           "--encoder", "mae", "--data", "sim:800", "--out", str(out), "--steps", "4",
-           "--batch-size", "8", "--device", "cpu", "--quiet"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = torchrun(["-m", "benchbarcode", "pretrain", "--encoder", "mae", "--data", "sim:800", "--out", str(out),
+                     "--steps", "4", "--batch-size", "8", "--device", "cpu", "--quiet"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = json.loads((out / META_FILE).read_text())
     assert meta["ddp"]["world_size"] == 2
     a, b = meta["ddp"]["param_checksums"]
     assert a == b
     assert meta["budget"]["sequences"] == 32  # 4 steps x global batch 8
+
+
+def test_torchrun_two_processes_take_the_steps_of_one(tmp_path):
+    """Without dropout, 2 processes splitting each global batch end where 1 process does: the
+    same sequences, offsets and masks, and the loss of the whole batch (weights equal to float
+    rounding; the FLOPs differ by the padding each process's share has)."""
+    script = Path(__file__).with_name("ddp_pretrain.py")
+    proc = torchrun([str(script), str(tmp_path / "two")], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    alone = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], capture_output=True, text=True,
+                           timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    for objective in ("mae", "mlm", "causal"):
+        one, two = (json.loads((tmp_path / n / objective / META_FILE).read_text()) for n in ("one", "two"))
+        assert (one["ddp"]["world_size"], two["ddp"]["world_size"]) == (1, 2)
+        for key in ("sequences", "input_tokens", "encoder_tokens", "predicted_tokens"):
+            assert one["budget"][key] == two["budget"][key], (objective, key)
+        np.testing.assert_allclose([loss for _, loss in two["loss_history"]],
+                                   [loss for _, loss in one["loss_history"]], rtol=1e-5, err_msg=objective)
+        a = load_file(str(tmp_path / "one" / objective / WEIGHTS_FILE))
+        b = load_file(str(tmp_path / "two" / objective / WEIGHTS_FILE))
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=f"{objective} {key}")
 
 
 MEMORY_PROBE = """

@@ -45,6 +45,7 @@ def sample_mask(
     attention_mask: torch.Tensor,
     ratio: float = 0.5,
     generator: torch.Generator | None = None,
+    scores: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Select ``round(ratio * n_maskable)`` maskable positions per row, uniformly at random.
 
@@ -57,6 +58,10 @@ def sample_mask(
     generator:
         Optional ``torch.Generator``; with a seeded generator the result is
         reproducible.
+    scores:
+        Optional ``[B, T]`` uniform ``[0, 1)`` scores to rank by instead of
+        drawing them: the rows of a larger batch's draw, so that a batch
+        split across processes is masked as the whole batch would be.
 
     Returns
     -------
@@ -79,8 +84,10 @@ def sample_mask(
         m = torch.maximum(m, (n >= 1).to(torch.long))
     m = torch.minimum(m, n)
 
-    gen_device = generator.device if generator is not None else device
-    scores = torch.rand((B, T), generator=generator, device=gen_device).to(device)
+    if scores is None:
+        gen_device = generator.device if generator is not None else device
+        scores = torch.rand((B, T), generator=generator, device=gen_device)
+    scores = scores.to(device)
     # Non-maskable positions sort after every maskable one (rand is in [0, 1)).
     scores = scores.masked_fill(~maskable, 2.0)
     order = scores.argsort(dim=1)
