@@ -309,6 +309,11 @@ class _Workload:
 
 
 # ----------------------------------------------------------------------------- memory
+#: why CPU peak memory is not measured on a kernel without a writable /proc/self/clear_refs
+#: (a limitation of the machine, unlike an error in the measuring child)
+PEAK_RESET_UNSUPPORTED = "the peak resident size cannot be reset here (/proc/self/clear_refs)"
+
+
 def _status_kb(field_name: str) -> int | None:
     try:
         with open("/proc/self/status") as fh:
@@ -341,7 +346,7 @@ def _memory_child(opts: ProfileOptions, device: str, queue) -> None:
             call = work.call(size)
             gc.collect()
             if not _reset_peak_rss():
-                queue.put({"error": "the peak resident size cannot be reset here (/proc/self/clear_refs)"})
+                queue.put({"unsupported": PEAK_RESET_UNSUPPORTED})
                 return
             base = _status_kb("VmRSS")
             call()
@@ -353,7 +358,9 @@ def _memory_child(opts: ProfileOptions, device: str, queue) -> None:
 
 
 def cpu_peak_memory(opts: ProfileOptions, device: str) -> dict:
-    """``{batch size: {"peak_mb", "resident_mb"}}`` measured in a spawned child process."""
+    """``{"sizes": {batch size: {"peak_mb", "resident_mb"}}, "model_mb"}`` measured in a spawned
+    child process; instead ``{"unsupported": reason}`` where this kernel cannot reset the peak, or
+    ``{"error": message}`` where the child raised."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -361,14 +368,11 @@ def cpu_peak_memory(opts: ProfileOptions, device: str) -> dict:
     child = ctx.Process(target=_memory_child, args=(opts, device, queue), daemon=True)
     child.start()
     try:
-        report = queue.get(timeout=1800)
+        return queue.get(timeout=1800)
     finally:
         child.join(timeout=60)
         if child.is_alive():
             child.kill()
-    if "error" in report:
-        return {"error": report["error"]}
-    return report
 
 
 # ----------------------------------------------------------------------------- the pipeline
@@ -451,8 +455,9 @@ def profile_encoder(opts: ProfileOptions, progress: bool = False) -> dict:
     memory_note = None
     if device == "cpu" and opts.memory:
         report = cpu_peak_memory(opts, device)
-        if "error" in report:
-            memory_note = f"not measured: {report['error']}"
+        reason = report.get("unsupported") or report.get("error")
+        if reason:
+            memory_note = f"not measured: {reason}"
         for row in rows:
             measured = (report.get("sizes") or {}).get(row["batch_size"], {})
             row["peak_mb"], row["resident_mb"] = measured.get("peak_mb"), measured.get("resident_mb")

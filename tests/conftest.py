@@ -19,6 +19,18 @@ os.environ.pop("TRANSFORMERS_CACHE", None)
 SHARED_BOLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bold_insects_coi5p.tsv.gz"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny problems, then the previous count again (not the
+    whole session's: later modules keep the default)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def bold_path() -> Path:
     """The shared real BOLD data; tests that need it skip on machines without it."""

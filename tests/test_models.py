@@ -23,7 +23,7 @@ from benchbarcode.models import (
 )
 from benchbarcode.tokenizers import MASK_ID, UNK_ID, KmerTokenizer
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny problems
 
 K = 3
 MAX_LEN = 90  # T = 30 tokens

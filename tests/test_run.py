@@ -103,6 +103,8 @@ def test_corrupt_cache_file_is_recomputed_not_trusted(tmp_path, ds):
 def test_limit_subsamples_each_split_deterministically(tmp_path, ds):
     a = run_benchmark(opts(tmp_path, limit=150, tasks=["open-world"]), ds).outcomes[0].result
     assert a["counts"]["queries"] + a["counts"].get("dropped_missing_test_unseen", 0) <= 150
+    # the keys (train, 508 records) are the split larger than the limit: only they can show it applied
+    assert a["counts"]["keys"] + a["counts"]["dropped_missing_train"] == 150
     assert a["data"]["limit"] == 150
     table = run_module.evaluation_split(ds, "train", 150, 0)
     assert len(table) == 150 and table.equals(run_module.evaluation_split(ds, "train", 150, 0))

@@ -20,7 +20,7 @@ from benchbarcode.neighbours import nearest_keys
 from benchbarcode.tasks.knn import OpenWorldTask
 from benchbarcode.tasks.linear_probe import WEIGHT_DECAYS
 
-torch.set_num_threads(1)  # tiny problems; as in test_models.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny problems
 
 
 def frame(species, genus=None, bins=None) -> pd.DataFrame:

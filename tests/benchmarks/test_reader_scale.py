@@ -57,6 +57,11 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak, "records": len(ds.table),
 """
 
 
+def split_sizes(scale: float) -> dict[str, int]:
+    """Rows per split of the file :func:`write_shaped_file` writes at ``scale``."""
+    return {s: max(1, int(n * scale)) for s, n in SPLITS.items()}
+
+
 def write_shaped_file(path: Path, scale: float = 1.0, chunk: int = 500_000, seed: int = 0) -> int:
     """Write a BIOSCAN-5M-shaped metadata CSV (see the module docstring); returns its rows."""
     from benchbarcode.data.simulator import simulate
@@ -67,7 +72,7 @@ def write_shaped_file(path: Path, scale: float = 1.0, chunk: int = 500_000, seed
     codes = np.frombuffer("".join(s.ljust(660, "N")[:660] for s in pool["sequence"]).encode(),
                           dtype=np.uint8).reshape(len(pool), 660)
     lengths = pool["sequence"].str.len().clip(upper=660).to_numpy()
-    sizes = {s: max(1, int(n * scale)) for s, n in SPLITS.items()}
+    sizes = split_sizes(scale)
     labels = np.repeat(list(sizes), list(sizes.values()))
     rng.shuffle(labels)
     bases = np.frombuffer(b"ACGT", dtype=np.uint8)
@@ -104,16 +109,21 @@ def test_read_and_clean_bioscan5m_shaped_metadata(benchmark):
     keep = os.environ.get("BENCHBARCODE_BENCH_BIOSCAN")
     folder = Path(keep).parent if keep else Path(tempfile.mkdtemp())
     path = Path(keep) if keep else folder / "BIOSCAN_5M_Insect_Dataset_metadata.csv"
+    scale = 0.001 if SMOKE else 1.0
     if not path.is_file():
-        write_shaped_file(path, scale=0.001 if SMOKE else 1.0)
+        write_shaped_file(path, scale=scale)
     proc = benchmark.pedantic(subprocess.run, args=([sys.executable, "-c", CHILD, str(path)],),
                               kwargs={"capture_output": True, "text": True, "timeout": 3600},
                               rounds=1, iterations=1)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    row = json.loads(proc.stdout.strip().splitlines()[-1])
-    benchmark.extra_info.update({**row, "file_mb": path.stat().st_size // 2**20})
+    file_mb = path.stat().st_size // 2**20
     if not keep:
         path.unlink()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    benchmark.extra_info.update({**row, "file_mb": file_mb})
+    expected = split_sizes(scale)  # every row is clean (ACGT barcodes, known splits): none dropped
+    assert row["splits"] == expected, f"read {row['splits']}, wrote {expected} (a kept file of another scale?)"
+    assert row["records"] == sum(expected.values())
 
 
 def test_generate_twin(benchmark, tmp_path):
@@ -126,5 +136,11 @@ def test_generate_twin(benchmark, tmp_path):
                               rounds=1, iterations=1)
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads(proc.stdout.strip().splitlines()[-1])
+    # the twin's documented split sizes: BIOSCAN-5M's at full size, each scaled by size / FULL_RECORDS
+    # (rounded; pretrain takes the rest) below it
+    expected = {s: round(n * size / FULL_RECORDS) for s, n in SPLITS.items() if s != "pretrain"}
+    expected["pretrain"] = size - sum(expected.values())
+    written = pd.read_csv(path, usecols=["split"])["split"].value_counts()
+    assert {s: int(n) for s, n in written.items()} == expected
     benchmark.extra_info.update({**row, "records": size, "file_mb": path.stat().st_size // 2**20,
                                  "cpus": len(os.sched_getaffinity(0))})

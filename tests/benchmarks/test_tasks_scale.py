@@ -87,3 +87,9 @@ def test_clustering_at_test_unseen_scale(benchmark):
     benchmark.extra_info.update({"records": n, "species": species, "seconds": time.perf_counter() - started,
                                  "scores": out["scores"],
                                  "process_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024})
+    assert "unscored" not in out, out.get("unscored")
+    counts = out["counts"]
+    assert (counts["samples"], counts["classes"], counts["clustered_dims"]) == (n, len(np.unique(labels)), 50)
+    # species centres 3x the noise apart: plain clusters, where chance scores an AMI near 0
+    assert set(out["scores"]) == {"ami_agglomerative", "ami_hdbscan"}
+    assert all(0.5 < v <= 1 + 1e-9 for v in out["scores"].values()), out["scores"]
