@@ -72,15 +72,15 @@ def read_info(directory: str | os.PathLike) -> dict:
     return info
 
 
-def verified_weights(directory: str | os.PathLike, info: dict) -> tuple[Path, str]:
-    """The encoder's weights file and its sha256, checked against the one recorded when it was
+def verified_weights(directory: str | os.PathLike, info: dict) -> str:
+    """The sha256 of the encoder's weights file, checked against the one recorded when it was
     written (directories written before it was recorded are not checked)."""
     path = Path(directory) / WEIGHTS_FILE
     sha = file_sha256(path)
     if info.get("weights_sha256") not in (None, sha):
         raise DamagedCheckpoint(f"{path}: damaged: its sha256 is not the one {META_FILE} recorded when it "
                                 "was written")
-    return path, sha
+    return sha
 
 
 def write_encoder(directory: str | os.PathLike, model, info: dict) -> None:

@@ -105,7 +105,7 @@ class TransformerEncoder(Encoder):
         hf_logging.disable_progress_bar()
         directory = Path(directory)
         info = checkpoints.read_info(directory)
-        _, sha = checkpoints.verified_weights(directory, info)  # before loading: damage is named, not a traceback
+        sha = checkpoints.verified_weights(directory, info)  # before loading: damage is named, not a traceback
         try:
             model = AutoModel.from_pretrained(directory)
         except Exception as exc:  # truncated or garbage weights, a config that does not parse...
