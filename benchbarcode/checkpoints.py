@@ -209,14 +209,14 @@ def load_resumable(directory: str | os.PathLike, model, optimizer, device: str) 
     hint = "; start clean with --overwrite"
     try:
         model.load_state_dict(load_file(str(ck / WEIGHTS_FILE), device="cpu"))
-    except Exception as exc:  # missing, truncated, or weights of another model
+    except Exception as exc:  # noqa: BLE001 (missing, truncated, or weights of another model)
         raise DamagedCheckpoint(f"{ck / WEIGHTS_FILE}: cannot restore the model ({type(exc).__name__}: "
                                 f"{detail(exc)}){hint}") from None
     try:
         optimizer.load_state_dict(load_weights_only(ck / OPTIMIZER_FILE, map_location=device))
     except UserError as exc:
         raise DamagedCheckpoint(f"{exc}{hint}") from None
-    except Exception as exc:  # read, but not this optimizer's state
+    except Exception as exc:  # noqa: BLE001 (read, but not this optimizer's state)
         raise DamagedCheckpoint(f"{ck / OPTIMIZER_FILE}: cannot restore the optimizer ({type(exc).__name__}: "
                                 f"{detail(exc)}){hint}") from None
     return state

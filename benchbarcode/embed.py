@@ -234,11 +234,15 @@ def _string_array(column: pd.Series) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=str)
 
 
+NPZ = ".npz"  # the suffix of an embeddings file (benchbarcode embed --out)
+
+
 def write_embeddings_npz(path: str | os.PathLike, embeddings: np.ndarray, table: pd.DataFrame) -> None:
-    """Write ``embeddings`` with ``processid``, ``genus`` and ``species`` of ``table`` (NA -> "")."""
+    """Write ``embeddings`` with ``processid``, ``genus`` and ``species`` of ``table`` (NA -> "")
+    to ``path``, whose name ends in :data:`NPZ`."""
     path = Path(path)
-    if path.suffix != ".npz":
-        raise UserError(f"{path}: embeddings are written as .npz; give a file name ending in .npz")
+    if path.suffix != NPZ:
+        raise UserError(f"{path}: embeddings are written as {NPZ}; give a file name ending in {NPZ}")
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     if embeddings.ndim != 2 or embeddings.shape[0] != len(table):
         raise ValueError(f"embeddings of shape {embeddings.shape} for a table of {len(table)} rows")

@@ -26,44 +26,20 @@ from dataclasses import dataclass, field
 
 from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
+from benchbarcode.contracts import Similarity, is_embedding
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
-from benchbarcode.stats import INTERVAL, excludes_zero, mean_std, paired_difference
+from benchbarcode.stats import INTERVAL
+from benchbarcode.summary import (SUMMARY, Metric, aggregate, canonical_order, difference, difference_text,
+                                  metric_text)
 
 FORMATS = ("markdown", "csv", "html", "json")
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html", ".htm": "html",
             ".json": "json"}
-DIGITS = 4
 NOTES = "NOTES.md"  # in a results directory: appended under its tables (e.g. the analysis of the numbers)
 VS_CONTROL = "vs control"
 
 
-def number(value: float | None, digits: int = DIGITS, sign: bool = False) -> str:
-    """The one place a float is rounded for display; None is ``-`` (never 0)."""
-    if value is None:
-        return "-"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
 # ----------------------------------------------------------------------------- the model
-@dataclass
-class Metric:
-    """One column's values over seeds."""
-
-    values: dict[int, float]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return mean_std(list(self.values.values()))[0]
-
-    @property
-    def std(self) -> float | None:
-        return mean_std(list(self.values.values()))[1]
-
-
 @dataclass
 class Row:
     key: str
@@ -136,17 +112,12 @@ def _method_keys(results: list[dict]) -> dict[str, set[str]]:
     return keys
 
 
-def not_an_embedding(meta: dict) -> bool:
-    """Whether an encoder's rows are compared by something other than cosine (e.g. alignment)."""
-    return meta.get("similarity", "cosine") != "cosine"
-
-
 def _applies(task: str, meta: dict) -> bool:
     """Whether ``task`` can score this encoder (tasks needing an embedding cannot score alignment)."""
-    if not not_an_embedding(meta):
+    if is_embedding(meta):
         return True
     try:
-        return meta["similarity"] in TASKS.get(task).cls.similarities
+        return Similarity.of(meta["similarity"]).value in TASKS.get(task).cls.similarities
     except UserError:  # a task no longer registered: count it as missing
         return True
 
@@ -154,31 +125,46 @@ def _applies(task: str, meta: dict) -> bool:
 def build(results: list[dict], data: str | None = None) -> list[Table]:
     """The tables of ``results`` (validated result dicts), optionally only those of data set
     ``data`` (its name or a prefix of its content hash)."""
-    from benchbarcode.tasks import SUMMARY, canonical_order, summary_of
-
     from benchbarcode.results import is_profile
 
     profiles = [r for r in results if is_profile(r)]
-    results = [r for r in results if not is_profile(r)]
-    if data is not None:
-        kept = [r for r in results if r["data"]["name"] == data or r["data"]["content_hash"].startswith(data)]
-        if not kept:
-            names = sorted({f"{r['data']['name']} ({r['data']['content_hash'][:12]})" for r in results})
-            raise UserError(f"--data {data}: no results for it (have: {', '.join(names) or 'none'})")
-        results = kept
-    # (data, row, seed, task) -> the newest result
+    results = _of_data([r for r in results if not is_profile(r)], data)
+    chosen = _newest(results)
+    by_row: dict[tuple, dict] = {}
+    for (data_hash, key, seed, task), r in sorted(chosen.items(), key=lambda kv: kv[0]):
+        by_row.setdefault((data_hash, key), {})[(seed, task)] = r
+    groups = _comparable_groups(by_row, _method_keys(list(chosen.values())))
+    out = [_table(data_identity, members, profiles) for data_identity, _, members in groups]
+    return sorted(out, key=lambda t: (t.data["name"], t.data["content_hash"],
+                                      tuple((name, task["version"]) for name, task in t.tasks.items())))
+
+
+def _of_data(results: list[dict], data: str | None) -> list[dict]:
+    """The results of data set ``data`` (its name or a prefix of its content hash; None: all)."""
+    if data is None:
+        return results
+    kept = [r for r in results if r["data"]["name"] == data or r["data"]["content_hash"].startswith(data)]
+    if not kept:
+        names = sorted({f"{r['data']['name']} ({r['data']['content_hash'][:12]})" for r in results})
+        raise UserError(f"--data {data}: no results for it (have: {', '.join(names) or 'none'})")
+    return kept
+
+
+def _newest(results: list[dict]) -> dict[tuple, dict]:
+    """(data, row, seed, task) -> the newest result (by date, then run id)."""
     chosen: dict[tuple, dict] = {}
     for r in results:
         slot = (r["data"]["content_hash"], row_key(r["encoder"], r["data"]["content_hash"]),
                 r["seeds"]["run"], r["task"]["name"])
         if slot not in chosen or (r["date"], r["run_id"]) > (chosen[slot]["date"], chosen[slot]["run_id"]):
             chosen[slot] = r
-    by_row: dict[tuple, dict] = {}
-    for (data_hash, key, seed, task), r in sorted(chosen.items(), key=lambda kv: kv[0]):
-        by_row.setdefault((data_hash, key), {})[(seed, task)] = r
+    return chosen
 
-    tables: list[tuple[dict, dict, list]] = []  # (data identity, task variants, [(key, cells)])
-    method_keys = _method_keys(list(chosen.values()))
+
+def _comparable_groups(by_row: dict[tuple, dict], method_keys: dict[str, set[str]]) -> list[tuple[dict, dict, list]]:
+    """Rows grouped into tables: ``(data identity, task variants, [(row key, cells)])``, a row
+    joining the first table of its data whose task versions and protocols it shares."""
+    tables: list[tuple[dict, dict, list]] = []
     for (data_hash, key), cells in sorted(by_row.items()):
         variants = {task: _variant(r, method_keys[task]) for (_, task), r in cells.items()}
         for table in tables:
@@ -190,45 +176,49 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
         else:
             first = next(iter(cells.values()))
             tables.append((first["data"], dict(variants), [(key, cells)]))
+    return tables
 
-    out = []
-    for data_identity, _, members in tables:
-        tasks: dict[str, dict] = {}
-        rows, commands, versions = [], set(), set()
-        for key, cells in members:
-            first_seed = min(seed for seed, _ in cells)
-            row = Row(key, next(r for (s, _), r in sorted(cells.items()) if s == first_seed)["encoder"])
-            by_seed: dict[int, dict[str, float]] = {}
-            for (seed, task), r in sorted(cells.items()):
-                tasks.setdefault(task, {"version": str(r["task"]["version"]), "main_score": r["main_score"],
-                                        "protocol": r["task"].get("protocol", {})})
-                if r["main_value"] is None:
-                    row.unscored[task] = r["unscored"]
-                    continue
-                by_seed.setdefault(seed, {})[task] = float(r["main_value"])
-                flops = (r["encoder"].get("budget") or {}).get("flops")
-                if flops:
-                    row.flops[seed] = float(flops)
-                commands.add(" ".join(r["command"]))
-                versions.add(r["benchbarcode_version"])
-            for seed, values in by_seed.items():
-                summary = summary_of(values)
-                for name, value in ({**values, SUMMARY: summary} if summary is not None else values).items():
-                    row.metrics.setdefault(name, Metric({})).values[seed] = value
-            row.cost = inference_cost(profiles, row.meta, next(iter(cells.values())))
-            if row.cost and row.cost["command"]:
-                commands.add(row.cost["command"])
-            rows.append(row)
-        columns = canonical_order([*tasks, *(SUMMARY for r in rows if SUMMARY in r.metrics)])
-        for row in rows:
-            row.missing = [t for t in canonical_order(tasks)
-                           if t not in row.metrics and t not in row.unscored and _applies(t, row.meta)]
-        _pair_controls(rows)
-        _rank(rows)
-        out.append(Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
-                         sorted(c for c in commands if c), sorted(versions)))
-    return sorted(out, key=lambda t: (t.data["name"], t.data["content_hash"],
-                                      tuple((name, task["version"]) for name, task in t.tasks.items())))
+
+def _table(data_identity: dict, members: list, profiles: list[dict]) -> Table:
+    """One table: its rows aggregated over seeds, paired with their controls, ranked."""
+    tasks: dict[str, dict] = {}
+    rows, commands, versions = [], set(), set()
+    for key, cells in members:
+        row = _row(key, cells, tasks, commands, versions)
+        row.cost = inference_cost(profiles, row.meta, next(iter(cells.values())))
+        if row.cost and row.cost["command"]:
+            commands.add(row.cost["command"])
+        rows.append(row)
+    columns = canonical_order([*tasks, *(SUMMARY for r in rows if SUMMARY in r.metrics)])
+    for row in rows:
+        row.missing = [t for t in canonical_order(tasks)
+                       if t not in row.metrics and t not in row.unscored and _applies(t, row.meta)]
+    _pair_controls(rows)
+    _rank(rows)
+    return Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
+                 sorted(c for c in commands if c), sorted(versions))
+
+
+def _row(key: str, cells: dict, tasks: dict, commands: set, versions: set) -> Row:
+    """One row from its ``{(seed, task): result}``; adds to the table's ``tasks``, ``commands``
+    and ``versions``."""
+    first_seed = min(seed for seed, _ in cells)
+    row = Row(key, next(r for (s, _), r in sorted(cells.items()) if s == first_seed)["encoder"])
+    by_seed: dict[int, dict[str, float]] = {}
+    for (seed, task), r in sorted(cells.items()):
+        tasks.setdefault(task, {"version": str(r["task"]["version"]), "main_score": r["main_score"],
+                                "protocol": r["task"].get("protocol", {})})
+        if r["main_value"] is None:
+            row.unscored[task] = r["unscored"]
+            continue
+        by_seed.setdefault(seed, {})[task] = float(r["main_value"])
+        flops = (r["encoder"].get("budget") or {}).get("flops")
+        if flops:
+            row.flops[seed] = float(flops)
+        commands.add(" ".join(r["command"]))
+        versions.add(r["benchbarcode_version"])
+    row.metrics = aggregate(by_seed)
+    return row
 
 
 def inference_cost(profiles: list[dict], meta: dict, result: dict) -> dict | None:
@@ -259,8 +249,6 @@ def _matches(row: Row, name: str, options: dict) -> bool:
 
 
 def _pair_controls(rows: list[Row]) -> None:
-    from benchbarcode.tasks import SUMMARY
-
     for row in rows:
         spec = control_of(row.meta)
         if spec is None:
@@ -270,15 +258,12 @@ def _pair_controls(rows: list[Row]) -> None:
             continue
         control = candidates[0]
         row.control = control.label
-        if SUMMARY in row.metrics and SUMMARY in control.metrics:
-            row.vs_control = paired_difference(row.metrics[SUMMARY].values, control.metrics[SUMMARY].values)
+        row.vs_control = difference(row.metrics.get(SUMMARY), control.metrics.get(SUMMARY))
 
 
 def _rank(rows: list[Row]) -> None:
     """Rank by the summary's mean (rows without one last, unranked); ties share no rank order
     beyond the label, which keeps the order deterministic."""
-    from benchbarcode.tasks import SUMMARY
-
     rows.sort(key=lambda r: (SUMMARY not in r.metrics, -(r.metrics[SUMMARY].mean if SUMMARY in r.metrics else 0),
                              r.label, r.key))
     for i, row in enumerate(rows):
@@ -303,25 +288,14 @@ def _metric_cell(row: Row, column: str) -> str:
     metric = row.metrics.get(column)
     if metric is None:
         return "too few records" if column in row.unscored else "-"
-    n_row = len(row.seeds)
-    return (number(metric.mean) + (f" ± {number(metric.std)}" if metric.std is not None else "")
-            + (f" (n={metric.n})" if metric.n != n_row else ""))
+    return metric_text(metric, len(row.seeds))
 
 
 def _control_cell(row: Row) -> str:
-    diff = row.vs_control
-    if diff is None:
-        return "-"
-    text = number(diff["mean"], sign=True)
-    if diff["low"] is None:
-        return text + " (1 seed)"
-    return f"{text} [{number(diff['low'], sign=True)}, {number(diff['high'], sign=True)}]" + (
-        " *" if excludes_zero(diff) else "")
+    return difference_text(row.vs_control)
 
 
 def _headers(table: Table) -> list[str]:
-    from benchbarcode.tasks import SUMMARY
-
     names = [f"{c} ({table.tasks[c]['main_score']})" if c in table.tasks else f"{SUMMARY} (rank key)"
              for c in table.columns]
     return ["rank", "encoder", "objective", "parameters", "pretraining", "seeds", *names,
@@ -329,7 +303,7 @@ def _headers(table: Table) -> list[str]:
 
 
 def _cells(table: Table, row: Row) -> list[str]:
-    label = row.label + (f" {NOT_EMBEDDING_MARK}" if not_an_embedding(row.meta) else "") + (
+    label = row.label + (f" {NOT_EMBEDDING_MARK}" if not is_embedding(row.meta) else "") + (
         f" (incomplete: no {', '.join(row.missing)})" if row.missing else "")
     params = row.meta.get("parameters")
     return ["-" if row.rank is None else str(row.rank), label, row.meta.get("objective", "-"),
@@ -503,8 +477,6 @@ def plot(tables: list[Table], path, fmt: str = "png") -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from benchbarcode.tasks import SUMMARY
 
     plt.rcParams["svg.hashsalt"] = "benchbarcode"  # stable ids: the same results, the same file
     drawn = [t for t in tables if any(SUMMARY in r.metrics for r in t.rows)]

@@ -29,9 +29,10 @@ Candidates are held within :data:`PAIR_BUDGET` pairs: embeddings packed closer t
 bfloat16 resolves (an undertrained encoder's, where every key is a candidate of every query) make
 the bfloat16 pass give up after its first block, and float32 candidates are used instead; if even
 those exceed the budget (near-copies), a few queries are searched at a time. Each path returns the
-same exact answer (``tests/test_tasks.py``). Measured on the twin's train split (289k keys x 7,887
-queries, the 250-step ``mae``): bfloat16 kept 139,619 of 145,954 distinct keys per query as
-candidates (1.1 billion pairs, an out-of-memory kill at 24 GB before); now 16 s at 1.5 GB.
+same exact answer (``tests/test_tasks.py``). Without the budget, an undertrained encoder's
+embeddings of the sim-large twin's train split made bfloat16 keep almost every distinct key as a
+candidate of every query, and the search ran out of memory; the budget bounds it (the figures are
+in ``tests/benchmarks/test_search_scale.py``).
 
 ``tests/test_tasks.py`` checks the answer against a float64 brute force on embeddings built to
 break it (a shared offset, keys 1e-6 apart, copies across blocks); without the margin bfloat16
@@ -235,20 +236,6 @@ def _candidates(queries: torch.Tensor, keys: torch.Tensor, centre: torch.Tensor,
     over = torch.zeros(len(queries), dtype=torch.bool, device=dev)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     held = 0
-
-    def compact() -> list:
-        if not pairs:
-            none = torch.zeros(0, dtype=torch.long, device=dev)
-            return [(none, none, torch.zeros(0, device=dev))]
-        qi, ki, approx = (torch.cat(p) for p in zip(*pairs))
-        still = (approx >= best[qi] - margin) & ~over[qi]  # drop those a later block overtook
-        qi, ki, approx = qi[still], ki[still], approx[still]
-        if cap is not None:
-            over.logical_or_(torch.bincount(qi, minlength=len(queries)) > cap)
-            live = ~over[qi]
-            qi, ki, approx = qi[live], ki[live], approx[live]
-        return [(qi, ki, approx)]
-
     for k0 in tqdm(range(0, len(keys), key_chunk), desc="1-NN", disable=not progress):
         block = (keys[k0:k0 + key_chunk] - centre).to(dev, getattr(torch, dtype))
         for q0 in range(0, len(queries), query_chunk):
@@ -265,17 +252,37 @@ def _candidates(queries: torch.Tensor, keys: torch.Tensor, centre: torch.Tensor,
             pairs.append((hit[qi] + q0, ki + k0, sub[qi, ki].float()))
             held += len(qi)
             if cap is not None and held > PAIR_BUDGET:
-                pairs = compact()
+                pairs = [_compact(pairs, best, over, margin, cap)]
                 held = len(pairs[0][0])
                 if over.float().mean() > 0.5:  # this dtype cannot separate these keys: all again
                     over.fill_(True)
                     break
         if cap is not None and over.all():
             break
-    qi, ki, _ = compact()[0]
+    qi, ki, _ = _compact(pairs, best, over, margin, cap)
     qi, ki = qi.cpu(), ki.cpu()
     order = torch.argsort(qi, stable=True)  # grouped by query
     return qi[order], ki[order], over.cpu().numpy()
+
+
+def _compact(pairs: list, best: torch.Tensor, over: torch.Tensor, margin: float,
+             cap: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``(query, key, approximate product)`` pairs of :func:`_candidates`' blocks in one
+    tensor each, without those a later block overtook (below their query's ``best - margin``) and
+    those of queries given up (``over``). With ``cap``, a query holding more than ``cap`` pairs is
+    given up first: marked in ``over`` (in place) and its pairs dropped."""
+    dev = best.device
+    if not pairs:
+        none = torch.zeros(0, dtype=torch.long, device=dev)
+        return none, none, torch.zeros(0, device=dev)
+    qi, ki, approx = (torch.cat(p) for p in zip(*pairs))
+    still = (approx >= best[qi] - margin) & ~over[qi]  # drop those a later block overtook
+    qi, ki, approx = qi[still], ki[still], approx[still]
+    if cap is not None:
+        over.logical_or_(torch.bincount(qi, minlength=len(best)) > cap)
+        live = ~over[qi]
+        qi, ki, approx = qi[live], ki[live], approx[live]
+    return qi, ki, approx
 
 
 # ----------------------------------------------------------------------------- similarity backends

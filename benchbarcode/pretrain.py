@@ -24,19 +24,29 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from benchbarcode import __version__, checkpoints
 from benchbarcode.errors import UserError
-from benchbarcode.models import sample_mask
+from benchbarcode.models import sample_mask, transformer_sizes
 from benchbarcode.models.objectives import build_model
 from benchbarcode.models.presets import Preset
-from benchbarcode.runtime import (DTYPES, TRIM_EVERY, Dist, StopBetweenSteps, autocast, init_distributed,
-                                  resolve_device, trim_heap)
+from benchbarcode.runtime import (
+    DTYPES,
+    TRIM_EVERY,
+    Dist,
+    Runtime,
+    StopBetweenSteps,
+    autocast,
+    setup,
+    trim_heap,
+)
+from benchbarcode.spec import EncoderSpec, ResolvedEncoder
 from benchbarcode.tokenizers import KmerTokenizer
 
 log = logging.getLogger("benchbarcode")
@@ -83,7 +93,7 @@ def _block_params(module: torch.nn.Module | None) -> int:
     """Parameters of a transformer stack without its embedding tables."""
     if module is None:
         return 0
-    emb = sum(p.numel() for n, p in module.named_parameters() if "embeddings" in n or n.startswith("wte") or n.startswith("wpe"))
+    emb = sum(p.numel() for n, p in module.named_parameters() if "embeddings" in n or n.startswith(("wte", "wpe")))
     return sum(p.numel() for p in module.parameters()) - emb
 
 
@@ -91,14 +101,13 @@ def step_flops(model: torch.nn.Module, enc_tokens: int, enc_len: int, dec_tokens
                dec_len: int, predicted: int) -> float:
     """Training FLOPs of one step: 6 x (non-embedding params x tokens + attention) + head."""
     enc = model.encoder
-    cfg = enc.config
-    layers = getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
-    hidden = getattr(cfg, "hidden_size", None) or cfg.n_embd
-    flops = 6.0 * _block_params(enc) * enc_tokens + 6.0 * 2 * layers * hidden * enc_len * enc_tokens
+    sizes = transformer_sizes(enc.config)
+    flops = 6.0 * _block_params(enc) * enc_tokens + 6.0 * 2 * sizes["layers"] * sizes["hidden"] * enc_len * enc_tokens
     dec = getattr(model, "decoder", None)
     if dec is not None:
-        dh, dl = dec.config.hidden_size, dec.config.num_hidden_layers
-        flops += 6.0 * _block_params(dec) * dec_tokens + 6.0 * 2 * dl * dh * dec_len * dec_tokens
+        dec_sizes = transformer_sizes(dec.config)
+        flops += (6.0 * _block_params(dec) * dec_tokens
+                  + 6.0 * 2 * dec_sizes["layers"] * dec_sizes["hidden"] * dec_len * dec_tokens)
         proj = getattr(model, "proj", None)
         flops += 6.0 * sum(p.numel() for p in proj.parameters()) * enc_tokens if proj is not None else 0
     flops += 6.0 * sum(p.numel() for p in model.head.parameters()) * predicted
@@ -153,156 +162,236 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batc
     return outputs
 
 
-# ----------------------------------------------------------------------------- the loop
-def pretrain(objective: str, preset: Preset, sequences: list[str], out_dir: str | Path, *,
-             seed: int = 0, data_identity: dict | None = None, preset_name: str = "custom",
-             encoder_name: str | None = None, resume: bool = False, overwrite: bool = False,
-             device: str = "auto", checkpoint_every: int | None = None, progress: bool = True,
-             dtype: str | None = None, on_step: Callable[[int, float], None] | None = None) -> dict:
-    """Pretrain ``objective`` on ``sequences`` and write the encoder to ``out_dir``.
+# ----------------------------------------------------------------------------- the job
+@dataclass(frozen=True)
+class PretrainJob:
+    """One pretraining run: ``objective`` pretrained on ``sequences`` with the recipe ``preset``
+    into the encoder directory ``out``.
 
     ``dtype``: the autocast compute dtype (default :func:`default_dtype`: bfloat16 on CUDA,
-    float32 on CPU); weights and optimizer state stay float32.
-
-    Returns the metadata written to ``out_dir/benchbarcode.json``. ``on_step(step, loss)`` is
-    called after every optimiser step (tests use it to interrupt a run).
+    float32 on CPU); weights and optimizer state stay float32. ``checkpoint_every``: steps between
+    two resumable checkpoints (default ``max(50, steps // 10)``). ``data_identity``,
+    ``preset_name`` and ``encoder_name`` (default: the objective) are recorded in the metadata.
     """
-    out = Path(out_dir)
-    device = resolve_device(device)
-    dist = init_distributed(device)
-    if dist.world > 1:
-        device = resolve_device(device, dist.local_rank)
-    dtype = dtype or default_dtype(device)
+
+    objective: str
+    preset: Preset
+    sequences: Sequence[str] = field(repr=False)
+    out: Path
+    seed: int = 0
+    data_identity: dict | None = None
+    preset_name: str = "custom"
+    encoder_name: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    device: str = "auto"
+    checkpoint_every: int | None = None
+    progress: bool = True
+    dtype: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+
+    @property
+    def encoder(self) -> str:
+        return self.encoder_name or self.objective
+
+
+@dataclass(eq=False)
+class _Run:
+    """A run under way: what the start hands the loop, and the loop the final write."""
+
+    job: PretrainJob
+    rt: Runtime
+    dtype: str
+    model: torch.nn.Module
+    ddp_model: torch.nn.Module  # ``model``, wrapped in DDP under torchrun
+    tokenizer: KmerTokenizer
+    optimizer: torch.optim.Optimizer
+    state: dict  # what the checkpoint holds: step, loss_history, budget, config, train_seconds
+    window: list[float]  # losses not yet averaged into the history
+    saved: int | None  # the step the checkpoint on disk holds
+    t_start: float = 0.0  # perf_counter() at step 0, the time of earlier sessions included
+
+    @property
+    def step(self) -> int:
+        return self.state["step"]
+
+    def save(self) -> None:
+        """Write the resumable checkpoint (rank 0), unless the one on disk holds this step."""
+        if self.rt.main and self.step > 0 and self.saved != self.step:
+            self.state["train_seconds"] = time.perf_counter() - self.t_start
+            checkpoints.save_resumable(self.job.out, self.model, self.optimizer,
+                                       {**self.state, "window": self.window})
+        self.saved = self.step
+
+
+# ----------------------------------------------------------------------------- the run
+def pretrain(job: PretrainJob, on_step: Callable[[int, float], None] | None = None) -> dict:
+    """Pretrain ``job.objective`` on ``job.sequences`` and write the encoder to ``job.out``.
+
+    Returns the metadata written to ``job.out/benchbarcode.json`` (in every torchrun process).
+    ``on_step(step, loss)`` is called after every optimiser step (tests use it to interrupt a run).
+    """
+    run = _start_or_resume(job, *_set_up(job))
+    _train(run, on_step)
+    return _finish(run)
+
+
+def _set_up(job: PretrainJob) -> tuple[Runtime, str, dict, dict | None]:
+    """The runtime, the compute dtype, the run's config, and the state of the unfinished run to
+    resume (None: start clean), all checked before any work."""
+    rt = setup(job.device)
+    dtype = job.dtype or default_dtype(rt.device)
     if dtype not in DTYPES:
         raise UserError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
-    if preset.batch_size % dist.world:
-        raise UserError(f"--batch-size {preset.batch_size} is not divisible by the "
-                        f"{dist.world} processes")
-    config = {"objective": objective, "encoder": encoder_name or objective, "preset": preset_name,
-              "recipe": preset.to_dict(), "seed": seed, "world_size": dist.world, "dtype": dtype}
-    existing = checkpoints.check_target(out, resume=resume, overwrite=overwrite)
-    if overwrite:
-        if dist.main:
-            checkpoints.clear(out)
+    if job.preset.batch_size % rt.dist.world:
+        raise UserError(f"--batch-size {job.preset.batch_size} is not divisible by the "
+                        f"{rt.dist.world} processes")
+    config = {"objective": job.objective, "encoder": job.encoder, "preset": job.preset_name,
+              "recipe": job.preset.to_dict(), "seed": job.seed, "world_size": rt.dist.world, "dtype": dtype}
+    existing = checkpoints.check_target(job.out, resume=job.resume, overwrite=job.overwrite)
+    if job.overwrite:
+        if rt.main:
+            checkpoints.clear(job.out)
         existing = None
     if existing is not None:  # a state saved before dtype was recorded ran the default
-        existing["config"] = {"dtype": default_dtype(device), **existing["config"]}
+        existing["config"] = {"dtype": default_dtype(rt.device), **existing["config"]}
     if existing is not None and existing["config"] != config:
-        raise UserError(f"{out}: the unfinished run was started with other settings "
+        raise UserError(f"{job.out}: the unfinished run was started with other settings "
                         f"({_diff(existing['config'], config)}); use the same ones or --overwrite")
+    return rt, dtype, config, existing
 
-    torch.manual_seed(seed)
-    model = build_model(objective, preset).to(device)
-    tokenizer = KmerTokenizer(preset.k, max_len=preset.max_len)
-    optimizer = build_optimizer(model, preset, device)
+
+def _start_or_resume(job: PretrainJob, rt: Runtime, dtype: str, config: dict, existing: dict | None) -> _Run:
+    """The model (seeded), tokenizer and optimizer at step 0, or restored from the checkpoint."""
+    torch.manual_seed(job.seed)
+    model = build_model(job.objective, job.preset).to(rt.device)
+    tokenizer = KmerTokenizer(job.preset.k, max_len=job.preset.max_len)
+    optimizer = build_optimizer(model, job.preset, rt.device)
     state = {"step": 0, "loss_history": [], "budget": _empty_budget(), "config": config,
              "train_seconds": 0.0}
     if existing is not None:
-        state = checkpoints.load_resumable(out, model, optimizer, device)
-        log.info("resuming %s in %s from step %d of %d", objective, out, state["step"], preset.steps)
+        state = checkpoints.load_resumable(job.out, model, optimizer, rt.device)
+        log.info("resuming %s in %s from step %d of %d", job.objective, job.out, state["step"], job.preset.steps)
     ddp_model = model
-    if dist.world > 1:
+    if rt.dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp_model = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+        ddp_model = DistributedDataParallel(model, device_ids=[rt.dist.local_rank] if rt.device.startswith("cuda") else None)
+    return _Run(job, rt, dtype, model, ddp_model, tokenizer, optimizer, state, window=state.pop("window", []),
+                saved=state["step"] if existing is not None else None)
 
-    plan = BatchPlan(len(sequences), preset.batch_size, seed, preset.k)
-    every = checkpoint_every or max(50, preset.steps // 10)
+
+def _train(run: _Run, on_step: Callable[[int, float], None] | None) -> None:
+    """Take the steps left, checkpointing every ``checkpoint_every`` steps and when interrupted.
+
+    A step changes the weights, the optimizer state and the counters one after the other: only
+    between steps do they describe the same step, so only there is an interrupt honoured (a
+    SIGINT waits for the step in flight) and a checkpoint written."""
+    job, preset, dist = run.job, run.job.preset, run.rt.dist
+    plan = BatchPlan(len(job.sequences), preset.batch_size, job.seed, preset.k)
+    every = job.checkpoint_every or max(50, preset.steps // 10)
     log_every = max(1, preset.steps // 2000)
-    bar = _progress(preset.steps, state["step"], progress and dist.main, objective)
-    model.train()
-    window: list[float] = state.pop("window", [])  # losses not yet averaged into the history
-    t_start = time.perf_counter() - state["train_seconds"]
-    step = state["step"]
-    saved = step if existing is not None else None  # the step the checkpoint on disk holds
-
-    def save() -> None:
-        nonlocal saved
-        if dist.main and step > 0 and saved != step:
-            state["train_seconds"] = time.perf_counter() - t_start
-            checkpoints.save_resumable(out, model, optimizer, {**state, "window": window})
-        saved = step
-
-    # A step changes the weights, the optimizer state and the counters one after the other: only
-    # between steps do they describe the same step, so only there is an interrupt honoured (a
-    # SIGINT waits for the step in flight) and a checkpoint written.
+    bar = _progress(preset.steps, run.step, job.progress and dist.main, job.objective)
+    run.model.train()
+    run.t_start = time.perf_counter() - run.state["train_seconds"]
     in_step = False
     with StopBetweenSteps() as stop:
         try:
-            while not (stopping := stop.agreed(dist, device)) and step < preset.steps:
+            while not (stopping := stop.agreed(dist, run.rt.device)) and run.step < preset.steps:
                 in_step = True
-                idx = plan.indices(step)[dist.rank::dist.world]
-                offsets = plan.offsets(step)[dist.rank::dist.world]
-                ids, attn = tokenizer([sequences[i] for i in idx], offset=offsets)
-                ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
-                # the mask of the whole global batch, this process's rows of it (as the sequences)
-                gen = torch.Generator().manual_seed(int(np.random.default_rng([seed, 3, step, 0]).integers(2**62)))
-                scores = torch.rand((preset.batch_size, ids.shape[1]), generator=gen)[dist.rank::dist.world]
-                mask = sample_mask(ids_t, attn_t, preset.mask_ratio, scores=scores)
-                torch.manual_seed(int(np.random.default_rng([seed, 4, step, dist.rank]).integers(2**62)))
-                for g in optimizer.param_groups:
-                    g["lr"] = one_cycle_lr(step, preset)
-                outputs = training_step(ddp_model, optimizer, (ids_t.to(device), attn_t.to(device), mask.to(device)),
-                                        dtype, preset.grad_clip, dist)
-                loss_value = _mean_across(outputs["loss"].detach().float(), dist)
-                counts = _step_counts(model, attn_t, mask, outputs, dist)
-                step += 1  # the step is done: the state follows the weights
-                state["step"] = step
-                state["budget"] = {key: state["budget"][key] + counts[key] for key in counts}
-                window.append(loss_value)
-                if step % log_every == 0 or step == preset.steps:
-                    state["loss_history"].append([step, round(float(np.mean(window)), 5)])
-                    window = []
+                loss_value = _one_step(run, plan, log_every)
                 in_step = False
-                if step % TRIM_EVERY == 0:
+                if run.step % TRIM_EVERY == 0:
                     trim_heap()
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.3f}",
-                                    seq_s=f"{state['budget']['sequences'] / max(1e-9, time.perf_counter() - t_start):.0f}")
+                    bar.set_postfix(loss=f"{loss_value:.3f}", seq_s=f"{run.state['budget']['sequences'] / max(1e-9, time.perf_counter() - run.t_start):.0f}")
                 if on_step is not None:
-                    on_step(step, loss_value)
-                if step % every == 0 and step < preset.steps:
-                    save()
+                    on_step(run.step, loss_value)
+                if run.step % every == 0 and run.step < preset.steps:
+                    run.save()
             if stopping:
-                save()
-                raise KeyboardInterrupt(f"pretraining stopped after step {step} of {preset.steps}" + (
-                    f", saved in {out / checkpoints.CHECKPOINT_DIR}" if step else ""))
+                run.save()
+                raise KeyboardInterrupt(f"pretraining stopped after step {run.step} of {preset.steps}" + (
+                    f", saved in {job.out / checkpoints.CHECKPOINT_DIR}" if run.step else ""))
         except KeyboardInterrupt:
             if not in_step:
-                save()
+                run.save()
             elif dist.main:  # raised inside a step (not by SIGINT, which waits): its state is not whole
-                log.warning("interrupted inside step %d: the checkpoint %s is kept", step + 1,
-                            f"of step {saved}" if saved else "(none yet)")
+                log.warning("interrupted inside step %d: the checkpoint %s is kept", run.step + 1,
+                            f"of step {run.saved}" if run.saved else "(none yet)")
             raise
         finally:
             if bar is not None:
                 bar.close()
 
-    checksums = _param_checksums(model, dist)
+
+def _one_step(run: _Run, plan: BatchPlan, log_every: int) -> float:
+    """Step ``run.step`` on this process's part of its global batch; the state then follows the
+    weights (step, budget, loss history). Returns the loss (of the whole global batch)."""
+    job, preset, dist, step = run.job, run.job.preset, run.rt.dist, run.step
+    ids_t, attn_t, mask = _batch(run, plan, step)
+    torch.manual_seed(int(np.random.default_rng([job.seed, 4, step, dist.rank]).integers(2**62)))
+    for g in run.optimizer.param_groups:
+        g["lr"] = one_cycle_lr(step, preset)
+    device = run.rt.device
+    outputs = training_step(run.ddp_model, run.optimizer, (ids_t.to(device), attn_t.to(device), mask.to(device)),
+                            run.dtype, preset.grad_clip, dist)
+    loss_value = _mean_across(outputs["loss"].detach().float(), dist)
+    counts = _step_counts(run.model, attn_t, mask, outputs, dist)
+    step += 1  # the step is done: the state follows the weights
+    state = run.state
+    state["step"] = step
+    state["budget"] = {key: state["budget"][key] + counts[key] for key in counts}
+    run.window.append(loss_value)
+    if step % log_every == 0 or step == preset.steps:
+        state["loss_history"].append([step, round(float(np.mean(run.window)), 5)])
+        run.window = []
+    return loss_value
+
+
+def _batch(run: _Run, plan: BatchPlan, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """This process's rows of global batch ``step``: token ids, attention mask, and the mask,
+    drawn for the whole global batch (so it does not depend on the number of processes)."""
+    job, dist = run.job, run.rt.dist
+    idx = plan.indices(step)[dist.rank::dist.world]
+    offsets = plan.offsets(step)[dist.rank::dist.world]
+    ids, attn = run.tokenizer([job.sequences[i] for i in idx], offset=offsets)
+    ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
+    gen = torch.Generator().manual_seed(int(np.random.default_rng([job.seed, 3, step, 0]).integers(2**62)))
+    scores = torch.rand((job.preset.batch_size, ids.shape[1]), generator=gen)[dist.rank::dist.world]
+    return ids_t, attn_t, sample_mask(ids_t, attn_t, job.preset.mask_ratio, scores=scores)
+
+
+def _finish(run: _Run) -> dict:
+    """Write the encoder and its metadata (rank 0; the metadata last) once every process is done."""
+    job, preset, dist, device = run.job, run.job.preset, run.rt.dist, run.rt.device
+    checksums = _param_checksums(run.model, dist)
     meta = {
         "format_version": checkpoints.FORMAT_VERSION,
         "complete": True,
-        "encoder": encoder_name or objective,
-        "objective": objective,
-        "preset": preset_name,
+        "encoder": job.encoder,
+        "objective": job.objective,
+        "preset": job.preset_name,
         "recipe": preset.to_dict(),
-        "tokenizer": tokenizer.to_dict(),
+        "tokenizer": run.tokenizer.to_dict(),
         "pooling": preset.pooling,
-        "seed": seed,
-        "budget": {**state["budget"], "steps": step, "batch_size": preset.batch_size,
-                   "train_seconds": round(time.perf_counter() - t_start, 2),
-                   "device": device.split(":")[0], "dtype": dtype, "world_size": dist.world,
-                   "encoder_parameters": model.encoder_parameters(),
-                   "total_parameters": sum(p.numel() for p in model.parameters())},
-        "loss_history": state["loss_history"],
-        "data": data_identity or {},
+        "seed": job.seed,
+        "budget": {**run.state["budget"], "steps": run.step, "batch_size": preset.batch_size,
+                   "train_seconds": round(time.perf_counter() - run.t_start, 2),
+                   "device": device.split(":")[0], "dtype": run.dtype, "world_size": dist.world,
+                   "encoder_parameters": run.model.encoder_parameters(),
+                   "total_parameters": sum(p.numel() for p in run.model.parameters())},
+        "loss_history": run.state["loss_history"],
+        "data": job.data_identity or {},
         "versions": versions(),
         "ddp": {"world_size": dist.world, "param_checksums": checksums},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if dist.main:
-        checkpoints.write_encoder(out, model, meta)
+    if run.rt.main:
+        checkpoints.write_encoder(job.out, run.model, meta)
     dist.barrier()
     return meta
 
@@ -375,3 +464,77 @@ def _progress(total: int, initial: int, enabled: bool, label: str):
 
     return tqdm(total=total, initial=initial, desc=f"pretrain {label}", unit="step",
                 dynamic_ncols=True, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- the command's options
+@dataclass(frozen=True)
+class PretrainOptions:
+    """Everything ``benchbarcode pretrain`` takes besides the data set: the encoder (its preset,
+    steps, seed, device and dtype in the spec) and the recipe's overrides."""
+
+    encoder: EncoderSpec
+    out: str | Path
+    batch_size: int | None = None
+    lr: float | None = None
+    warmup_steps: int | None = None
+    mask_ratio: float | None = None
+    loss_on: str | None = None
+    max_length: int | None = None
+    checkpoint_every: int | None = None
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    def validate(self) -> PretrainPlan:
+        """Every rule ``pretrain`` has, checked before any work (the output directory included)."""
+        from benchbarcode.models import objective_class
+        from benchbarcode.models.presets import get_preset
+        from benchbarcode.registry import list_encoders
+        from benchbarcode.spec import resolve_encoder
+
+        encoder = resolve_encoder(self.encoder)
+        trainable = [e for e in list_encoders(plugins=False) if e.meta.pretrainable]
+        if not encoder.meta.pretrainable:
+            raise UserError(f"encoder {self.encoder.name!r} is not pretrained by benchbarcode "
+                            f"(pretrainable: {', '.join(e.name for e in trainable)})")
+        if self.batch_size is not None and self.batch_size < 1:  # --steps: checked by resolve_encoder
+            raise UserError("--batch-size must be >= 1")
+        if self.lr is not None and not self.lr > 0:
+            raise UserError("--lr must be > 0")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise UserError("--warmup-steps must be >= 0")
+
+        def having(trait: str) -> str:  # the pretrainable encoders whose objective has ``trait``
+            return " and ".join(e.name for e in trainable if getattr(objective_class(e.meta.objective), trait))
+
+        module = objective_class(encoder.meta.objective)
+        if self.mask_ratio is not None:
+            if not module.masks:
+                raise UserError(f"--mask-ratio applies to {having('masks')}, not {self.encoder.name}")
+            if not 0 < self.mask_ratio < 1:
+                raise UserError("--mask-ratio must be between 0 and 1 (exclusive)")
+        if self.loss_on is not None and not module.chooses_loss_positions:
+            raise UserError(f"--loss-on applies to {having('chooses_loss_positions')}, not {self.encoder.name}")
+        preset = get_preset(encoder.meta.objective, self.encoder.preset).with_overrides(
+            steps=self.encoder.steps, batch_size=self.batch_size, lr=self.lr, max_len=self.max_length,
+            loss_on=self.loss_on, warmup_steps=self.warmup_steps, mask_ratio=self.mask_ratio)
+        checkpoints.check_target(self.out, resume=self.resume, overwrite=self.overwrite)
+        return PretrainPlan(self, encoder, preset)
+
+
+@dataclass(frozen=True)
+class PretrainPlan:
+    """Validated pretraining options: the resolved encoder and its recipe."""
+
+    options: PretrainOptions
+    encoder: ResolvedEncoder
+    preset: Preset
+
+    def job(self, ds) -> PretrainJob:
+        """The job on ``ds``'s pretraining corpus (a :class:`~benchbarcode.data.BarcodeDataset`)."""
+        opts, spec = self.options, self.encoder.spec
+        return PretrainJob(objective=self.encoder.meta.objective, preset=self.preset,
+                           sequences=ds.pretraining_sequences(), out=Path(opts.out), seed=spec.seed,
+                           data_identity=ds.identity(), preset_name=spec.preset, encoder_name=self.encoder.name,
+                           resume=opts.resume, overwrite=opts.overwrite, device=spec.device,
+                           checkpoint_every=opts.checkpoint_every, progress=opts.progress, dtype=spec.dtype)

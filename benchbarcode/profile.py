@@ -34,39 +34,84 @@ import dataclasses
 import gc
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
-from benchbarcode.registry import EncoderMeta, get_encoder
+from benchbarcode.contracts import EncoderMeta
+from benchbarcode.spec import EncoderSpec, ResolvedEncoder, resolve_encoder
 
 MODES = ("infer", "train")
-PROFILE_TASK = "profile"  # the file name of a profile result: DIR/<encoder>/<profile-id>/profile.json
 COST_FIELDS = ("tokenizer", "k", "layers", "heads", "hidden_size", "max_length", "embedding_dim", "parameters")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProfileOptions:
-    """Everything ``benchbarcode profile`` takes."""
+    """Everything ``benchbarcode profile`` takes. The encoder's spec carries its preset (the
+    architecture of an in-house encoder without a checkpoint, and of --mode train), its seed (of
+    the sequences and weights) and its device."""
 
-    encoder: str
-    checkpoint: str | None = None
-    encoder_options: dict = field(default_factory=dict)
-    preset: str = "tiny"  # pretrainable encoders without a checkpoint (and train mode): the architecture
+    encoder: EncoderSpec
     mode: str = "infer"
     batch_sizes: tuple[int, ...] = (1, 16, 64, 256)
-    device: str = "auto"
     dtype: str = "float32"
     length: int = 658  # nucleotides per synthetic barcode (the COI-5P barcode region)
     warmup: int = 2
     repeats: int = 5
     min_seconds: float = 1.0  # per batch size: repeat until this much has been timed
     memory: bool = True
-    seed: int = 0
+    results_dir: str | None = "results"  # None or '': write nothing
     command: list[str] | None = None
+
+    def __post_init__(self):
+        if isinstance(self.encoder, str):  # ProfileOptions("mae"): a name alone
+            object.__setattr__(self, "encoder", EncoderSpec(self.encoder))
+
+    def encoder_spec(self) -> EncoderSpec:
+        """The spec the encoder is built from: the profile's dtype given to its factory unless it
+        is the default float32 and the options do not name one."""
+        if self.dtype != "float32" or "dtype" in self.encoder.options:
+            return dataclasses.replace(self.encoder, dtype=self.dtype)
+        return self.encoder
+
+    def validate(self) -> ResolvedEncoder:
+        """Every rule ``profile`` has, checked before any work; the resolved encoder."""
+        from benchbarcode.runtime import DTYPES
+
+        if self.mode not in MODES:
+            raise UserError(f"--mode {self.mode}: expected one of {', '.join(MODES)}")
+        if self.dtype not in DTYPES:
+            raise UserError(f"--dtype {self.dtype}: expected one of {', '.join(DTYPES)}")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise UserError("--batch-sizes: expected positive integers, e.g. 1,16,64,256")
+        if self.length < 1:
+            raise UserError("--length must be >= 1")
+        if self.repeats < 1 or self.warmup < 0:
+            raise UserError("--repeats must be >= 1 and --warmup >= 0")
+        if self.results_dir:
+            from benchbarcode.fileio import check_output_dir
+
+            check_output_dir(self.results_dir, "--results-dir")
+        encoder = resolve_encoder(self.encoder_spec())
+        from benchbarcode.run import require_embedding
+
+        require_embedding(encoder, "profile")
+        if self.mode == "train":
+            _check_trainable(encoder)
+        return encoder
+
+
+def _check_trainable(encoder: ResolvedEncoder) -> None:
+    if not encoder.meta.pretrainable:
+        raise UserError(f"--mode train: encoder {encoder.spec.name!r} is not pretrained by benchbarcode "
+                        "(profile its inference with --mode infer)")
+    if encoder.spec.checkpoint is not None:
+        raise UserError("--mode train profiles a preset's pretraining step; --checkpoint applies to --mode infer")
+    if encoder.spec.options:
+        raise UserError("--mode train takes no --encoder-option (the preset sets the architecture)")
 
 
 # ----------------------------------------------------------------------------- what is profiled
@@ -77,34 +122,15 @@ def synthetic_barcodes(n: int, length: int, seed: int) -> list[str]:
     return [row.tobytes().decode() for row in letters]
 
 
-def build_encoder(opts: ProfileOptions, device: str):
-    """The encoder ``opts`` describes, on ``device`` in ``opts.dtype``.
+def build_encoder(encoder: ResolvedEncoder, device: str):
+    """The encoder to profile, on ``device``.
 
-    A pretrainable encoder without a checkpoint is its preset's architecture, randomly initialised
-    from ``opts.seed``: its cost does not depend on its weights, and nothing is pretrained to
-    measure it. Its record keeps the encoder's name, with the preset as its checkpoint."""
-    from benchbarcode.run import create_encoder
-
-    entry = get_encoder(opts.encoder)
-    options = {**opts.encoder_options, "device": device}
-    if opts.dtype != "float32" or "dtype" in options:
-        options["dtype"] = opts.dtype
-    if opts.checkpoint is None and entry.meta.pretrainable:
-        stand_in = create_encoder(get_encoder("random"), {**options, "like": entry.name, "preset": opts.preset,
-                                                   "seed": opts.seed})
-        stand_in.meta = dataclasses.replace(
-            stand_in.meta, name=entry.name, family=entry.meta.family, objective=entry.meta.objective,
-            description=entry.meta.description, control=entry.meta.control, seeded=False, pretrainable=True,
-            options={k: v for k, v in opts.encoder_options.items()},
-            checkpoint={"preset": opts.preset, "weights": f"random initialisation, seed {opts.seed} "
-                                                          "(the cost does not depend on the weights)"},
-            budget={})
-        return stand_in
-    if entry.meta.seeded:
-        options.setdefault("seed", opts.seed)
-    if opts.checkpoint is not None:
-        options["checkpoint"] = opts.checkpoint
-    return create_encoder(entry, options)
+    An in-house encoder without a checkpoint is its preset's architecture, randomly initialised
+    from the spec's seed (its factory's ``initial_preset``): its cost does not depend on its
+    weights, and nothing is pretrained to measure it."""
+    if encoder.pretrained_first:
+        return encoder.create(device, initial_preset=encoder.spec.preset, initial_seed=encoder.spec.seed)
+    return encoder.create(device)
 
 
 def cost_key(meta: dict) -> str:
@@ -124,22 +150,19 @@ def _sync(device: str) -> None:
 
 
 # ----------------------------------------------------------------------------- FLOPs
-def _sizes(config) -> dict | None:
-    """Layers, width, FFN width of a BERT or GPT-2 config; None for other architectures."""
-    if getattr(config, "model_type", "") == "gpt2":
-        return {"layers": config.n_layer, "hidden": config.n_embd, "ffn": config.n_inner or 4 * config.n_embd}
-    if getattr(config, "model_type", "") == "bert":
-        return {"layers": config.num_hidden_layers, "hidden": config.hidden_size, "ffn": config.intermediate_size}
-    return None
+#: the architectures whose layers :func:`forward_flops` describes (others may differ in more than sizes)
+_FLOPS_MODEL_TYPES = ("bert", "gpt2")
 
 
 def forward_flops(config, tokens: int) -> float | None:
     """Forward FLOPs of one sequence of ``tokens`` tokens through a BERT or GPT-2 encoder: per
     layer 2 x tokens x (4 h^2 attention projections + 2 h f feed-forward) plus 4 x tokens^2 x h for
     the attention scores and their weighted sum (multiply-adds count 2). None for other configs."""
-    sizes = _sizes(config)
-    if sizes is None:
+    from benchbarcode.models.sizes import transformer_sizes
+
+    if getattr(config, "model_type", "") not in _FLOPS_MODEL_TYPES:
         return None
+    sizes = transformer_sizes(config)
     h, f, layers = sizes["hidden"], sizes["ffn"], sizes["layers"]
     return float(layers * (2 * tokens * (4 * h * h + 2 * h * f) + 4 * tokens * tokens * h))
 
@@ -207,11 +230,11 @@ def _rates(times: list[float], per_call: dict) -> dict:
 class _Workload:
     """One call to time for batch size ``B``: an embedding (infer) or a pretraining step (train)."""
 
-    def __init__(self, opts: ProfileOptions, device: str):
-        self.opts, self.device = opts, device
-        self.sequences = synthetic_barcodes(max(opts.batch_sizes), opts.length, opts.seed)
+    def __init__(self, opts: ProfileOptions, encoder: ResolvedEncoder, device: str):
+        self.opts, self.resolved, self.device = opts, encoder, device
+        self.sequences = synthetic_barcodes(max(opts.batch_sizes), opts.length, encoder.spec.seed)
         if opts.mode == "infer":
-            self.encoder = build_encoder(opts, device)
+            self.encoder = build_encoder(encoder, device)
             self.meta = self.encoder.meta
             tokenizer = getattr(self.encoder, "tokenizer", None)
             self.tokens = (int(tokenizer([self.sequences[0]])[1].sum())
@@ -231,25 +254,19 @@ class _Workload:
         from benchbarcode.pretrain import build_optimizer
         from benchbarcode.tokenizers import KmerTokenizer
 
-        opts = self.opts
-        entry = get_encoder(opts.encoder)
-        if not entry.meta.pretrainable:
-            raise UserError(f"--mode train: encoder {opts.encoder!r} is not pretrained by benchbarcode "
-                            "(profile its inference with --mode infer)")
-        if opts.checkpoint is not None:
-            raise UserError("--mode train profiles a preset's pretraining step; --checkpoint applies to --mode infer")
-        if opts.encoder_options:
-            raise UserError("--mode train takes no --encoder-option (the preset sets the architecture)")
-        preset = get_preset(entry.meta.objective, opts.preset)
-        torch.manual_seed(opts.seed)
-        self.model = build_model(entry.meta.objective, preset).to(self.device).train()
+        encoder = self.resolved
+        _check_trainable(encoder)
+        objective, spec = encoder.meta.objective, encoder.spec
+        preset = get_preset(objective, spec.preset)
+        torch.manual_seed(spec.seed)
+        self.model = build_model(objective, preset).to(self.device).train()
         self.optimizer = build_optimizer(self.model, preset, self.device)
         self.preset = preset
         self.tokenizer = KmerTokenizer(preset.k, max_len=preset.max_len)
         self.tokens = int(self.tokenizer([self.sequences[0]])[1].sum())
         self.torch_based = True
-        meta = build_encoder(dataclasses.replace(opts, dtype="float32"), "cpu").meta
-        self.meta = dataclasses.replace(meta, dtype=opts.dtype)
+        in_float32 = dataclasses.replace(encoder, spec=dataclasses.replace(spec, dtype=None))
+        self.meta = dataclasses.replace(build_encoder(in_float32, "cpu").meta, dtype=self.opts.dtype)
         self.batches: dict[int, tuple] = {}
 
     def _batch(self, size: int) -> tuple:
@@ -261,7 +278,7 @@ class _Workload:
             ids, attn = self.tokenizer(self.sequences[:size])
             ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
             mask = sample_mask(ids_t, attn_t, self.preset.mask_ratio,
-                               generator=torch.Generator().manual_seed(self.opts.seed))
+                               generator=torch.Generator().manual_seed(self.resolved.spec.seed))
             self.batches[size] = (ids_t.to(self.device), attn_t.to(self.device), mask.to(self.device))
         return self.batches[size]
 
@@ -338,7 +355,7 @@ def _memory_child(opts: ProfileOptions, device: str, queue) -> None:
     """In a spawned child: the resident memory each batch size's call adds at its peak."""
     try:
         before = _status_kb("VmRSS")
-        work = _Workload(opts, device)
+        work = _Workload(opts, resolve_encoder(opts.encoder_spec()), device)  # its own process: its own lookup
         work.call(1)()  # lazy initialisation (kernels, optimizer state) is not the call's memory
         built = _status_kb("VmRSS")
         out = {}
@@ -377,7 +394,7 @@ def cpu_peak_memory(opts: ProfileOptions, device: str) -> dict:
 
 # ----------------------------------------------------------------------------- the pipeline
 def profile_id(meta: EncoderMeta, opts: ProfileOptions, device: str, machine: str) -> str:
-    ident = {"encoder": meta.identity(), "mode": opts.mode, "preset": opts.preset, "device": device,
+    ident = {"encoder": meta.identity(), "mode": opts.mode, "preset": opts.encoder.preset, "device": device,
              "dtype": opts.dtype, "length": opts.length, "batch_sizes": sorted(opts.batch_sizes), "machine": machine}
     return f"profile-{opts.mode}-{device.split(':')[0]}-{opts.dtype}-{digest(ident, 12)}"
 
@@ -400,83 +417,89 @@ def machine_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
-def profile_encoder(opts: ProfileOptions, progress: bool = False) -> dict:
-    """Profile ``opts.encoder``; returns the profile result (see the module docstring)."""
+def profile_encoder(opts: ProfileOptions, encoder: ResolvedEncoder | None = None, progress: bool = False) -> dict:
+    """Profile the encoder of ``opts`` (``encoder``: its resolved spec, from :meth:`ProfileOptions.validate`);
+    returns the profile result (see the module docstring)."""
     import torch
 
     from benchbarcode.results import build_profile_result
-    from benchbarcode.runtime import DTYPES, resolve_device
+    from benchbarcode.runtime import setup
 
-    if opts.mode not in MODES:
-        raise UserError(f"--mode {opts.mode}: expected one of {', '.join(MODES)}")
-    if opts.dtype not in DTYPES:
-        raise UserError(f"--dtype {opts.dtype}: expected one of {', '.join(DTYPES)}")
-    if not opts.batch_sizes or min(opts.batch_sizes) < 1:
-        raise UserError("--batch-sizes: expected positive integers, e.g. 1,16,64,256")
-    if opts.length < 1:
-        raise UserError("--length must be >= 1")
-    device = resolve_device(opts.device)
-    work = _Workload(opts, device)
-    sizes = sorted(set(opts.batch_sizes))
+    encoder = encoder or opts.validate()
+    device = setup(encoder.spec.device).device
+    work = _Workload(opts, encoder, device)
     ceiling = matmul_rate(device, opts.dtype) if work.torch_based else None
-    rows = []
+    sizes = sorted(set(opts.batch_sizes))
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(sizes), desc=f"profile {opts.encoder} ({opts.mode})", unit="batch size", leave=False)
+        bar = tqdm(total=len(sizes), desc=f"profile {encoder.spec.name} ({opts.mode})", unit="batch size",
+                   leave=False)
+    rows = []
     for size in sizes:
-        call = work.call(size)
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats(device)
-        times = _timed(call, device, opts.warmup, opts.repeats, opts.min_seconds)
-        row = {"batch_size": size, **_rates(times, {"sequences": size, "nucleotides": size * opts.length,
-                                                     "tokens": None if work.tokens is None else size * work.tokens})}
-        if device.startswith("cuda"):
-            base = torch.cuda.memory_allocated(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            call()
-            _sync(device)
-            row["peak_mb"] = (torch.cuda.max_memory_allocated(device) - base) / 2 ** 20
-            row["resident_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
-        counted = work.counted_flops(size)
-        analytic = work.analytic_flops(size)
-        row["flops_per_sequence"] = None if counted is None else counted / size
-        row["flops_per_sequence_derived"] = None if analytic is None else analytic / size
-        row["flops_counted_vs_derived"] = counted / analytic if counted and analytic else None
-        achieved = counted / row["seconds_median"] if counted else None
-        row["flop_per_s"] = achieved
-        row["utilisation"] = achieved / ceiling["flop_per_s"] if achieved and ceiling else None
-        rows.append(row)
+        rows.append(_measure(work, size, ceiling))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    memory_note = None
-    if device == "cpu" and opts.memory:
-        report = cpu_peak_memory(opts, device)
-        reason = report.get("unsupported") or report.get("error")
-        if reason:
-            memory_note = f"not measured: {reason}"
-        for row in rows:
-            measured = (report.get("sizes") or {}).get(row["batch_size"], {})
-            row["peak_mb"], row["resident_mb"] = measured.get("peak_mb"), measured.get("resident_mb")
-    elif device == "cpu":
-        memory_note = "not measured (--no-memory)"
-        for row in rows:
-            row["peak_mb"] = row["resident_mb"] = None
+    memory_note = _cpu_memory(opts, device, rows) if device == "cpu" else None
     machine = machine_name(device)
-    meta = work.meta
+    meta, spec = work.meta, encoder.spec
     return build_profile_result(
         run_id=profile_id(meta, opts, device, machine), encoder_meta=meta.to_dict(), device=device,
         dtype=opts.dtype, command=opts.command,
-        profile={"mode": opts.mode, "preset": opts.preset if opts.mode == "train" or opts.checkpoint is None else None,
+        profile={"mode": opts.mode, "preset": spec.preset if opts.mode == "train" or spec.checkpoint is None else None,
                  "machine": machine, "threads": torch.get_num_threads(), "length_nt": opts.length,
                  "tokens_per_sequence": work.tokens, "warmup": opts.warmup, "min_repeats": opts.repeats,
-                 "min_seconds": opts.min_seconds, "seed": opts.seed, "cost_key": cost_key(meta.to_dict()),
+                 "min_seconds": opts.min_seconds, "seed": spec.seed, "cost_key": cost_key(meta.to_dict()),
                  "matmul": ceiling, "memory_method": _memory_method(device, opts.memory),
                  **({"memory_note": memory_note} if memory_note else {}),
                  "measurements": rows})
+
+
+def _measure(work: "_Workload", size: int, ceiling: dict | None) -> dict:
+    """One batch size: rates over the timed calls, CUDA peak memory, FLOPs and utilisation."""
+    import torch
+
+    opts, device = work.opts, work.device
+    call = work.call(size)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+    times = _timed(call, device, opts.warmup, opts.repeats, opts.min_seconds)
+    row = {"batch_size": size, **_rates(times, {"sequences": size, "nucleotides": size * opts.length,
+                                                 "tokens": None if work.tokens is None else size * work.tokens})}
+    if device.startswith("cuda"):
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        call()
+        _sync(device)
+        row["peak_mb"] = (torch.cuda.max_memory_allocated(device) - base) / 2 ** 20
+        row["resident_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+    counted = work.counted_flops(size)
+    analytic = work.analytic_flops(size)
+    row["flops_per_sequence"] = None if counted is None else counted / size
+    row["flops_per_sequence_derived"] = None if analytic is None else analytic / size
+    row["flops_counted_vs_derived"] = counted / analytic if counted and analytic else None
+    achieved = counted / row["seconds_median"] if counted else None
+    row["flop_per_s"] = achieved
+    row["utilisation"] = achieved / ceiling["flop_per_s"] if achieved and ceiling else None
+    return row
+
+
+def _cpu_memory(opts: ProfileOptions, device: str, rows: list[dict]) -> str | None:
+    """Fill ``peak_mb`` / ``resident_mb`` of CPU ``rows`` from a child process; the note on why
+    they are missing, if they are."""
+    if not opts.memory:
+        for row in rows:
+            row["peak_mb"] = row["resident_mb"] = None
+        return "not measured (--no-memory)"
+    report = cpu_peak_memory(opts, device)
+    reason = report.get("unsupported") or report.get("error")
+    for row in rows:
+        measured = (report.get("sizes") or {}).get(row["batch_size"], {})
+        row["peak_mb"], row["resident_mb"] = measured.get("peak_mb"), measured.get("resident_mb")
+    return f"not measured: {reason}" if reason else None
 
 
 def _memory_method(device: str, memory: bool) -> str:
@@ -490,9 +513,6 @@ def _memory_method(device: str, memory: bool) -> str:
 
 def write_profile(results_dir: str | Path, result: dict) -> Path:
     """Write ``result`` to ``DIR/<encoder>/<profile-id>/profile.json`` (atomically)."""
-    from benchbarcode.results import write_result
-    from benchbarcode.run import safe_name
+    from benchbarcode.store import ResultStore
 
-    path = Path(results_dir) / safe_name(result["encoder"]["name"]) / result["run_id"] / f"{PROFILE_TASK}.json"
-    write_result(path, result)
-    return path
+    return ResultStore(results_dir).write(result)

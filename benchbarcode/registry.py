@@ -19,24 +19,26 @@ loading it is enough), or the object is adopted with a record built from its doc
 ``family`` / ``objective`` attributes.
 
 A task is a :class:`Task` subclass with a :class:`TaskMeta` record in ``.meta`` and
-``evaluate(embeddings, labels, ...)``: it sees embeddings and labels, never an encoder.
+``evaluate(embeddings, labels, ...) -> TaskOutcome``: it sees embeddings and labels, never an
+encoder. The contract types live in :mod:`benchbarcode.contracts` (re-exported here and, for
+plugins, by :mod:`benchbarcode.api`).
+
+A plugin that fails to import does not break the suite: the listing marks it broken with its
+error (:meth:`Registry.broken`), and only asking for it by name raises that error.
 """
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 import difflib
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-import numpy as np
-import pandas as pd
-
-from benchbarcode.canonical import plain
+from benchbarcode.contracts import (LABEL_RANKS, Encoder, EncoderMeta, Similarity, Task, TaskMeta,  # noqa: F401
+                                    TaskOutcome, is_embedding)
 from benchbarcode.errors import UserError
 
 BUILT_IN = "built-in"
@@ -50,13 +52,15 @@ class Registry(Generic[E]):
     """Named entries of one kind: built-ins from a package, plugins from an entry-point group.
 
     ``adopt(name, loaded_object, origin)`` turns an entry point that did not register itself
-    into an entry. Loading a plugin that fails is a UserError naming it.
+    into an entry. A plugin that fails to load is kept aside with its error (:meth:`broken`):
+    the other entries stay usable, and only :meth:`get` of its name raises that error.
     """
 
     def __init__(self, kind: str, group: str, builtins: str, adopt: Callable[[str, Any, str], E]):
         self.kind, self.group, self.builtins = kind, group, builtins
         self._adopt = adopt
         self._entries: dict[str, E] = {}
+        self._broken: dict[str, str] = {}  # plugin name -> its one-line error
         self._builtins_loaded = self._plugins_loaded = False
         self._loading: str | None = None  # origin of the plugin being imported
 
@@ -71,10 +75,13 @@ class Registry(Generic[E]):
         self._entries[name] = entry
 
     def get(self, name: str) -> E:
-        """The entry of ``name``; unknown names raise a UserError listing the closest matches."""
+        """The entry of ``name``; a broken plugin raises its load error, an unknown name a
+        UserError listing the closest matches."""
         self._load_builtins()
         if name not in self._entries:
             self._load_plugins()
+        if name in self._broken:
+            raise UserError(self._broken[name])
         if name not in self._entries:
             known = sorted(getattr(entry, "display", n) for n, entry in self._entries.items())
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
@@ -89,6 +96,11 @@ class Registry(Generic[E]):
             self._load_plugins()
         return [self._entries[n] for n in sorted(self._entries, key=lambda n: (
             getattr(self._entries[n], "origin", BUILT_IN) != BUILT_IN, n))]
+
+    def broken(self) -> dict[str, str]:
+        """``{name: error}`` of the plugins that failed to load (after loading them all)."""
+        self.all()
+        return dict(self._broken)
 
     def _load_builtins(self) -> None:
         if not self._builtins_loaded:
@@ -106,92 +118,17 @@ class Registry(Generic[E]):
             self._loading = f"plugin {dist.name} {dist.version}" if dist else f"plugin ({ep.value})"
             try:
                 obj = ep.load()
-            except Exception as exc:  # a broken plugin must not break the suite
-                raise UserError(f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
-            try:
                 if ep.name not in self._entries:
                     self._entries[ep.name] = self._adopt(ep.name, obj, self._loading)
+            except Exception as exc:  # a broken plugin must not break the suite: kept aside
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                what = text if isinstance(exc, UserError) else f"{type(exc).__name__}: {text}"
+                self._broken[ep.name] = f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {what}"
             finally:
                 self._loading = None
 
 
 # --------------------------------------------------------------------------- encoders
-@dataclass(frozen=True)
-class EncoderMeta:
-    """What a result needs to know about an encoder (cf. MTEB's ``ModelMeta``).
-
-    Declared once by :func:`register_encoder` (name, family, objective, description, traits);
-    the registry completes it per instance (architecture, dimensions, checkpoint, budget, options).
-    Fields an encoder does not know stay ``None``.
-    """
-
-    name: str
-    family: str = "third-party"
-    objective: str = "unknown"
-    description: str = ""
-    # architecture (None: not known / not applicable)
-    tokenizer: str | None = None
-    k: int | None = None
-    layers: int | None = None
-    heads: int | None = None
-    hidden_size: int | None = None
-    parameters: int | None = None
-    embedding_dim: int | None = None
-    max_length: int | None = None
-    pooling: str | None = None
-    dtype: str = "float32"
-    options: dict = field(default_factory=dict)  # what the instance was created with
-    checkpoint: dict = field(default_factory=dict)  # identity of the weights: sha256 / revision, preset, seed; path
-    budget: dict = field(default_factory=dict)  # pretraining budget (steps, tokens, FLOPs...)
-    loader: dict = field(default_factory=dict)  # how an adapter loaded it (classes, policies, fixes)
-    # traits the pipeline reads instead of names
-    pretrainable: bool = False  # `benchbarcode pretrain` builds it (objective names the loop's objective)
-    seeded: bool = False  # its weights depend on the run's --seed (e.g. random initialisation)
-    control: dict | None = None  # the encoder that tells whether its training bought anything
-    #: how tasks compare its rows: "cosine" (an embedding) or another search of
-    #: :data:`benchbarcode.neighbours.SIMILARITIES` (e.g. "alignment": rows are nucleotide codes)
-    similarity: str = "cosine"
-
-    #: fields that do not change a vector (descriptions, derived counts, traits), left out of identity()
-    NOT_IDENTITY = ("family", "description", "parameters", "embedding_dim", "budget",
-                    "pretrainable", "seeded", "control", "similarity")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def identity(self) -> dict:
-        """Everything that changes this encoder's vectors, as plain JSON: the run id and the
-        embedding-cache key both hash it. A checkpoint's ``path`` is left out (its hash names the
-        weights wherever they lie)."""
-        out = {k: v for k, v in self.to_dict().items() if k not in self.NOT_IDENTITY}
-        out["checkpoint"] = {k: v for k, v in self.checkpoint.items() if k != "path"}
-        return plain(out, f"encoder {self.name!r} metadata")
-
-    @classmethod
-    def from_dict(cls, record: dict) -> "EncoderMeta":
-        """The record of a result file (fields it lacks take their defaults; unknown ones are dropped)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in record.items() if k in names})
-
-
-class Encoder(abc.ABC):
-    """Base class of encoders: ``embed`` plus, optionally, ``describe``.
-
-    ``meta`` is set by the registry when the encoder is created (``get_encoder(name).create()``).
-    """
-
-    meta: EncoderMeta
-
-    def describe(self) -> dict:
-        """What only this instance knows, as :class:`EncoderMeta` fields (e.g. ``embedding_dim``,
-        ``parameters``, ``checkpoint``, ``budget``); the declaration supplies the rest."""
-        return {}
-
-    @abc.abstractmethod
-    def embed(self, sequences: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Embed ``sequences`` (cleaned, uppercase) into a float32 array ``[N, D]``."""
-
-
 def control_of(meta: dict) -> tuple[str, dict] | None:
     """The control an encoder declares (``EncoderMeta.control``, from its record in a result or
     ``meta.to_dict()``) as ``(encoder name, options)``, of the same pretraining preset when the
@@ -207,8 +144,9 @@ def control_of(meta: dict) -> tuple[str, dict] | None:
 
 
 #: options the pipeline passes that are not part of an encoder's identity (the device does not
-#: change the vectors; a checkpoint is identified by its hash in ``meta.checkpoint``)
-PIPELINE_OPTIONS = ("device", "checkpoint")
+#: change the vectors; a checkpoint is identified by its hash in ``meta.checkpoint``, an initial
+#: architecture by the preset and seed the encoder records there)
+PIPELINE_OPTIONS = ("device", "checkpoint", "initial_preset", "initial_seed")
 _DECLARED = ("name",)  # fields an instance may not restate
 
 
@@ -301,7 +239,6 @@ def _adopt_encoder(name: str, obj: Any, origin: str) -> EncoderEntry:
 
 ENCODERS: Registry[EncoderEntry] = Registry("encoder", "benchbarcode.encoders", "benchbarcode.encoders",
                                             _adopt_encoder)
-ENTRY_POINT_GROUP = ENCODERS.group
 
 
 def register_encoder(name: str, *, description: str, family: str = "third-party",
@@ -343,111 +280,6 @@ def list_encoders(plugins: bool = True) -> list[EncoderEntry]:
 
 
 # --------------------------------------------------------------------------- tasks
-LABEL_RANKS = ("species", "genus", "bin")
-
-
-@dataclass(frozen=True)
-class TaskMeta:
-    """What a result needs to know about a task: its identity, inputs, metrics and protocol."""
-
-    name: str  # e.g. "open-world"
-    version: str  # bumped whenever the protocol changes
-    description: str  # one line
-    splits: tuple[str, ...]  # the splits whose embeddings evaluate() needs
-    label_rank: str  # "species" | "genus" | "bin"
-    metrics: tuple[str, ...]  # the metric names that appear in scores
-    main_score: str  # one of metrics
-    protocol: dict  # every protocol choice, named (it goes into result files)
-    #: protocol entries the compared method decides (e.g. the distance): a result may restate
-    #: them (its outcome's ``protocol``), and the leaderboard compares methods without them
-    method_keys: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        if self.label_rank not in LABEL_RANKS:
-            raise ValueError(f"task {self.name!r}: label_rank must be one of {LABEL_RANKS}")
-        if self.main_score not in self.metrics:
-            raise ValueError(f"task {self.name!r}: main_score {self.main_score!r} is not a metric")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class Task(abc.ABC):
-    """Base class of tasks: ``meta`` plus ``evaluate``. A task sees embeddings and labels only.
-
-    ``similarities`` names the ways of comparing rows the task can score: a task listing more
-    than ``"cosine"`` takes ``evaluate(..., similarity=NAME)`` for encoders whose rows are not
-    embeddings (``EncoderMeta.similarity``); the pipeline skips the others for such encoders."""
-
-    meta: TaskMeta
-    similarities: tuple[str, ...] = ("cosine",)
-
-    @abc.abstractmethod
-    def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
-                 seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
-        """Score the embeddings of ``meta.splits``.
-
-        ``embeddings[split]`` is float32 ``[N, D]``; ``labels[split]`` a DataFrame with columns
-        processid, genus, species, bin (strings; missing values NA/None/NaN), in the same row
-        order. Returns ``{"scores": {metric: float}, "scores_std": {metric: float}`` (only the
-        metrics repeated over seeds), ``"seeds": [int, ...], "counts": {name: int}}``; a task may
-        add further keys (e.g. ``"selected"``: what model selection chose). A task that cannot give
-        a meaningful number for these inputs returns ``"unscored": REASON`` (and empty scores): the
-        result file then says why instead of holding a number.
-        """
-
-    def unsupported(self, labels: Mapping[str, pd.DataFrame]) -> str | None:
-        """Why this task cannot score a data set with these labels (by split), or None; what
-        ``benchbarcode data describe`` reports. The base check: every split holds at least two
-        classes at the task's label rank."""
-        for split in self.meta.splits:
-            frame = labels.get(split)
-            column = None if frame is None else frame[self.meta.label_rank]
-            present = column[column.notna() & (column.astype(str).str.strip() != "")] if column is not None else []
-            classes = len(set(present)) if len(present) else 0
-            if classes < 2:
-                return f"{split}: {classes} {self.meta.label_rank} class(es) with labelled records (needs 2)"
-        return None
-
-    def labelled(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame],
-                 split: str, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray, int]:
-        """Validated ``(X, y, dropped)`` of ``split`` at the task's label rank.
-
-        X is float32 ``[n, D]`` and y the labels, a fixed-width numpy string array. Rows whose
-        label is missing (NA, None, NaN or blank) are dropped and counted in ``dropped``.
-        Missing splits, mismatched row counts, non-finite values and fewer than ``min_classes``
-        classes raise a UserError.
-        """
-        where = f"task {self.meta.name}: split {split!r}"
-        for kind, given in (("embeddings", embeddings), ("labels", labels)):
-            if split not in given:
-                raise UserError(f"{where} is missing from the {kind} (have: {', '.join(given) or 'none'})")
-        x = np.asarray(embeddings[split])
-        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise UserError(f"{where}: embeddings must be a non-empty [N, D] array, got shape {x.shape}")
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        frame = labels[split]
-        if len(frame) != x.shape[0]:
-            raise UserError(f"{where}: {x.shape[0]} embedding rows but {len(frame)} label rows")
-        rank = self.meta.label_rank
-        if rank not in frame.columns:
-            raise UserError(f"{where}: the labels have no {rank!r} column")
-        if not np.isfinite(x.sum(dtype=np.float64)):  # cheap; a float32 sum in float64 cannot overflow
-            row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-            raise UserError(f"{where}: non-finite embedding values (first in row {row})")
-        column = frame[rank]
-        missing = (column.isna() | (column.astype(str).str.strip() == "")).to_numpy(dtype=bool)
-        y = np.asarray(column.astype(str).to_numpy(), dtype=str)  # fixed-width: fast unique/isin
-        dropped = int(missing.sum())
-        if dropped:
-            x, y = x[~missing], y[~missing]
-        classes = len(np.unique(y))
-        if classes < min_classes:
-            raise UserError(f"{where}: {classes} {rank} class(es) after dropping {dropped} rows "
-                            f"without a {rank}; at least {min_classes} needed")
-        return x, y, dropped
-
-
 @dataclass(frozen=True)
 class TaskEntry:
     """One registered task name; ``create()`` instantiates the task class."""
@@ -491,7 +323,6 @@ def _adopt_task(name: str, obj: Any, origin: str) -> TaskEntry:
 
 
 TASKS: Registry[TaskEntry] = Registry("task", "benchbarcode.tasks", "benchbarcode.tasks", _adopt_task)
-TASK_ENTRY_POINT_GROUP = TASKS.group
 
 
 def register_task(cls):

@@ -1,7 +1,7 @@
 """The result file: one JSON object per (encoder, run, task), built, validated, written, read.
 
-Layout on disk: ``DIR/<encoder>/<run-id>/<task>.json``. Validation is one table of required
-fields (:data:`REQUIRED`) checked by hand; no schema library.
+The file format only; where files live and what is already done is :mod:`benchbarcode.store`.
+Validation is one table of required fields (:data:`REQUIRED`) checked by hand; no schema library.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 
 from benchbarcode import __version__
 from benchbarcode.canonical import plain
+from benchbarcode.contracts import TaskOutcome
 from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_text_atomic
 
 SCHEMA_VERSION = 3  # 2: "unscored" results (main_value null, with the reason); 3: profile results
-_OUTCOME_KEYS = ("scores", "scores_std", "seeds", "counts", "unscored", "protocol")
 _PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "pandas", "scipy",
              "umap-learn", "pynndescent", "numba")  # the clustering scores move with the last three
 
@@ -46,6 +46,8 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("timings_s", "object"), ("timings_s.pretrain", "number"), ("timings_s.embed", "number"),
     ("timings_s.evaluate", "number"), ("cache", "object"),
 )
+# Optional fields, checked when present (files written before them lack them).
+OPTIONAL: tuple[tuple[str, str], ...] = (("pretraining_key", "str"),)
 # A profile result (``kind: "profile"``, :mod:`benchbarcode.profile`): the same provenance fields,
 # the encoder record, and what was measured instead of a task and scores.
 REQUIRED_PROFILE: tuple[tuple[str, str], ...] = (
@@ -84,16 +86,19 @@ def environment() -> dict:
 
 
 def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_identity: dict, device: str,
-                 dtype: str, batch_size: int, seeds: dict, outcome: dict, timings_s: dict,
-                 cache: dict | None = None, command: list[str] | None = None) -> dict:
+                 dtype: str, batch_size: int, seeds: dict, outcome: TaskOutcome, timings_s: dict,
+                 cache: dict | None = None, command: list[str] | None = None,
+                 pretraining_key: str | None = None) -> dict:
     """The validated result of one task; ``outcome`` is what the task returned.
 
     ``seeds`` (e.g. the split seed) is recorded with the task's own seeds under ``seeds["task"]``;
     an outcome's ``protocol`` restates entries of the task's ``method_keys`` (e.g. the distance an
-    alignment search used) in the recorded protocol; other outcome keys (e.g. a probe's
-    ``selected`` hyper-parameters) are kept under their names.
+    alignment search used) in the recorded protocol; its extras (e.g. a probe's ``selected``
+    hyper-parameters) are kept under their names. ``pretraining_key`` names the cached pretraining
+    the encoder came from (:mod:`benchbarcode.store` finds finished runs by it).
     """
-    restated = outcome.get("protocol") or {}
+    outcome = TaskOutcome.of(outcome, task_meta.get("name", "?"))
+    restated = dict(outcome.protocol)
     stray = sorted(set(restated) - set(task_meta.get("method_keys") or ()))
     if stray:
         raise ValueError(f"task {task_meta.get('name')!r}: outcome protocol entry {stray[0]!r} is not "
@@ -101,11 +106,10 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
     if restated:
         task_meta = {**task_meta, "protocol": {**task_meta.get("protocol", {}), **restated}}
     main = task_meta.get("main_score")
-    scores = outcome.get("scores", {})
-    unscored = outcome.get("unscored")
-    if unscored is None and (not isinstance(scores, dict) or main not in scores):
+    scores, unscored = dict(outcome.scores), outcome.unscored
+    if unscored is None and main not in scores:
         raise UserError(f"task {task_meta.get('name')!r}: main score {main!r} is not one of its "
-                        f"scores ({', '.join(scores) if isinstance(scores, dict) else scores})")
+                        f"scores ({', '.join(scores)})")
     result = {
         "schema_version": SCHEMA_VERSION,
         "benchbarcode_version": __version__,
@@ -119,21 +123,21 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
         "encoder": encoder_meta,
         "data": data_identity,
         "task": task_meta,
-        "seeds": {**seeds, "task": outcome.get("seeds", [])},
+        "seeds": {**seeds, "task": list(outcome.seeds)},
         "scores": scores,
-        "scores_std": outcome.get("scores_std", {}),
-        "counts": outcome.get("counts", {}),
+        "scores_std": dict(outcome.scores_std),
+        "counts": dict(outcome.counts),
         "main_score": main,
         "main_value": None if unscored is not None else scores[main],
         "timings_s": timings_s,
         "cache": cache if cache is not None else {},
         **({"unscored": str(unscored)} if unscored is not None else {}),
+        **({"pretraining_key": pretraining_key} if pretraining_key is not None else {}),
     }
-    extras = {k: v for k, v in outcome.items() if k not in _OUTCOME_KEYS}
-    clash = sorted(set(extras) & set(result))
+    clash = sorted(set(outcome.extras) & set(result))
     if clash:
         raise ValueError(f"task {task_meta.get('name')!r}: outcome key {clash[0]!r} clashes with a result field")
-    result = plain({**result, **extras})
+    result = plain({**result, **outcome.extras})
     validate_result(result, where=f"result of task {task_meta.get('name')!r}")
     return result
 
@@ -216,6 +220,7 @@ def validate_result(result: dict, where: str = "result") -> None:
     if kind not in ("task", "profile"):
         raise located(where, None, f"field 'kind': expected task or profile, not {kind!r}")
     _check_fields(result, REQUIRED if kind == "task" else REQUIRED_PROFILE, where)
+    _check_fields(result, tuple(f for f in OPTIONAL if _get(result, f[0])[0]), where)
     bad = _non_finite(result, "")
     if bad:
         raise located(where, None, f"field {bad!r}: expected a finite number, not NaN or infinity")
@@ -265,26 +270,3 @@ def read_result(path: str | os.PathLike) -> dict:
         raise located(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
     validate_result(result, where=str(path))
     return result
-
-
-def scan_results(directory: str | os.PathLike, skip_invalid: bool = False) -> tuple[list[dict], list[str]]:
-    """``(results, problems)``: every result ``DIR/<encoder>/<run-id>/<task>.json``, validated, in
-    path order. A file that fails validation is a UserError naming it, or with ``skip_invalid``
-    left out and described in one line of ``problems``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise UserError(f"{directory}: no such results directory")
-    results, problems = [], []
-    for path in sorted(p for p in directory.glob("*/*/*.json") if not p.name.startswith(".")):
-        try:
-            results.append(read_result(path))
-        except UserError as exc:
-            if not skip_invalid:
-                raise
-            problems.append(str(exc))
-    return results, problems
-
-
-def load_results(directory: str | os.PathLike) -> list[dict]:
-    """Every result under ``directory``, validated (the first invalid file is a UserError)."""
-    return scan_results(directory)[0]

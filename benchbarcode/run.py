@@ -1,16 +1,18 @@
-"""The pipeline behind ``benchbarcode run``: encoder -> embeddings (cached) -> tasks -> result files.
+"""The pipelines behind ``benchbarcode run`` and ``embed``: encoder -> embeddings (cached) -> tasks
+-> result files.
 
-Nothing here prints; progress goes through tqdm (``progress``) and notes through the
-``benchbarcode`` logger. Work survives interruption at every level: pretraining checkpoints and
-resumes, embeddings are cached per split, each task's result is written atomically as soon as it
-exists, and a re-run skips the results already on disk (unless ``overwrite``).
+Options validate themselves once (:meth:`RunOptions.validate`, :meth:`EmbedOptions.validate`):
+every rule, the registry lookup (:func:`benchbarcode.spec.resolve_encoder`) and the output paths
+are checked before any work, and the plan they return is all the pipeline reads. Nothing here
+prints; progress goes through tqdm and notes through the ``benchbarcode`` logger. Work survives
+interruption at every level: pretraining checkpoints and resumes, embeddings are cached per
+split, each task's result is written atomically as soon as it exists, and a re-run skips the
+results already stored (:mod:`benchbarcode.store`) unless ``overwrite``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,215 +23,154 @@ import pandas as pd
 
 from benchbarcode import checkpoints
 from benchbarcode.canonical import digest
+from benchbarcode.contracts import Encoder, EncoderMeta, Task
 from benchbarcode.data.dataset import BarcodeDataset
-from benchbarcode.embed import EmbeddingCache, cache_key_parts, embed_sequences
+from benchbarcode.embed import NPZ, EmbeddingCache, cache_key_parts, embed_sequences
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import cache_root
-from benchbarcode.registry import (Encoder, EncoderEntry, EncoderMeta, Task, control_of, get_encoder, get_task,
-                                   list_tasks)
-from benchbarcode.results import build_result, read_result, write_result
-from benchbarcode.runtime import Dist, init_distributed, resolve_device
+from benchbarcode.fileio import cache_root, check_output_dir, check_output_file
+from benchbarcode.registry import control_of, get_task, list_tasks
+from benchbarcode.results import build_result
+from benchbarcode.runtime import Dist, Runtime, setup
+from benchbarcode.spec import EncoderSpec, ResolvedEncoder, resolve_encoder
+from benchbarcode.store import ResultStore, safe_name
 
 log = logging.getLogger("benchbarcode")
 
 LABELS = ["processid", "genus", "species", "bin"]
-PRETRAINED_FORMAT = 1
 
 
-@dataclass
+# ----------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class Caching:
+    """Where embeddings and pretrainings are cached (``root`` None: :func:`fileio.cache_root`)."""
+
+    root: str | None = None
+    enabled: bool = True
+
+    def path(self) -> Path:
+        return Path(self.root) if self.root else cache_root()
+
+    def check(self) -> None:
+        if self.enabled:
+            check_output_dir(self.path(), "cache (BENCHBARCODE_CACHE)")
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """Everything ``benchbarcode run`` takes besides the data set."""
 
-    encoder: str
-    checkpoint: str | None = None
-    encoder_options: dict = field(default_factory=dict)
-    preset: str = "tiny"  # in-house encoders without a checkpoint are pretrained with this preset
-    steps: int | None = None  # ... for this many steps instead of the preset's (an equal, stated budget)
-    tasks: list[str] | None = None  # None: every registered task
+    encoder: EncoderSpec
+    tasks: tuple[str, ...] | None = None  # None: every registered task
+    seeds: tuple[int, ...] | None = None  # None: the encoder spec's seed alone
+    with_control: bool = False  # also run the encoder's declared control at each seed
     results_dir: str = "results"
-    device: str = "auto"
-    seed: int = 0
     batch_size: int = 64
     limit: int | None = None  # at most this many records per evaluation split (random, seeded)
     overwrite: bool = False
     progress: bool = True
-    cache_dir: str | None = None  # root of the caches (default: fileio.cache_root())
-    use_cache: bool = True
+    caching: Caching = field(default_factory=Caching)
     command: list[str] | None = None  # recorded in each result
 
+    def __post_init__(self):
+        if isinstance(self.encoder, str):  # RunOptions("kmer"): a name alone
+            object.__setattr__(self, "encoder", EncoderSpec(self.encoder))
 
-@dataclass
-class TaskOutcome:
-    task: str
-    status: str  # "done", "existing" (read from disk) or "skipped"
-    result: dict | None = None
-    path: Path | None = None
-    reason: str | None = None
+    def validate(self) -> "RunPlan":
+        """Every rule ``run`` has, checked before any work; the plan the pipeline follows."""
+        if self.batch_size < 1:
+            raise UserError("--batch-size must be >= 1")
+        if self.limit is not None and self.limit < 2:
+            raise UserError("--limit must be >= 2")
+        seeds = tuple(dict.fromkeys(self.seeds if self.seeds is not None else (self.encoder.seed,)))
+        if not seeds:
+            raise UserError("--seeds needs at least one seed")
+        tasks = select_tasks(self.tasks)
+        encoder = resolve_encoder(self.encoder)
+        control = None
+        if self.with_control:
+            spec = encoder.control()
+            if spec is None:
+                raise UserError(f"--with-control: encoder {self.encoder.name!r} declares no control")
+            control = resolve_encoder(spec)
+        check_output_dir(self.results_dir, "--results-dir")
+        self.caching.check()
+        return RunPlan(self, encoder, control, tuple(tasks), seeds, ResultStore(self.results_dir))
 
 
-@dataclass
-class RunReport:
-    run_id: str
-    encoder: dict
-    directory: Path
-    outcomes: list[TaskOutcome]
-    timings_s: dict
-    data: dict = field(default_factory=dict)  # the data set's identity, as in the result files
+@dataclass(frozen=True)
+class RunPlan:
+    """Validated run options: the resolved encoder (and control), the tasks, the seeds, the store."""
+
+    options: RunOptions
+    encoder: ResolvedEncoder
+    control: ResolvedEncoder | None
+    tasks: tuple[Task, ...]
+    seeds: tuple[int, ...]
+    store: ResultStore
 
 
-def select_tasks(names: list[str] | None) -> list[Task]:
+def select_tasks(names) -> list[Task]:
     """The tasks to run (unknown names fail before any work starts)."""
     if names is None:
         return [entry.create() for entry in list_tasks()]
-    return [get_task(name) for name in dict.fromkeys(names)]
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise UserError("--tasks: no task named (see: benchbarcode tasks)")
+    return [get_task(name) for name in names]
 
 
 # ----------------------------------------------------------------------------- encoders
-def _accepted(entry: EncoderEntry, options: dict) -> dict:
-    """``options`` as the factory takes them: ``device`` is dropped for a factory that does not
-    take it (a third-party encoder may manage its own device); any other unknown option is an error."""
-    params = inspect.signature(entry.factory).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        if "device" not in params:
-            options = {k: v for k, v in options.items() if k != "device"}
-        unknown = sorted(set(options) - set(params))
-        if unknown:
-            raise UserError(f"encoder {entry.name!r} does not take option(s) {', '.join(unknown)}")
-    checked = {}
-    for name, value in options.items():
-        kind = _kind(params[name].annotation) if name in params else None
-        if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = json.dumps(value)  # `revision=123` was read as JSON: the factory wants its text
-        if kind is not None and value is not None and not _fits(kind, value):
-            shown = value if isinstance(value, str) else json.dumps(value)
-            raise UserError(f"encoder {entry.name!r} option {name}={shown}: expected {_EXPECTED[kind]}")
-        checked[name] = value
-    return checked
+def obtain_encoder(encoder: ResolvedEncoder, ds: BarcodeDataset, device: str, caching: Caching,
+                   progress: bool) -> tuple[Encoder, float, str | None]:
+    """The encoder to evaluate, the seconds spent pretraining it, and its pretraining key.
 
-
-# What the option annotations of a factory promise; a value of another kind is refused before any
-# work. Annotations are strings (``from __future__ import annotations``); others are not checked.
-_EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
-
-
-def _kind(annotation) -> str | None:
-    """``'int | None'`` -> ``'int'``; ``None`` for annotations this check does not read."""
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    kinds = [part.strip() for part in text.split("|") if part.strip() != "None"]
-    return kinds[0] if len(kinds) == 1 and kinds[0] in _EXPECTED else None
-
-
-def _fits(kind: str, value) -> bool:
-    if kind == "bool" or isinstance(value, bool):
-        return kind == "bool" and isinstance(value, bool)
-    return isinstance(value, {"int": int, "float": (int, float), "str": str}[kind])
-
-
-def create_encoder(entry: EncoderEntry, options: dict) -> Encoder:
-    """``entry``'s encoder from ``options``, checked against its factory first (see ``_accepted``)."""
-    return entry.create(**_accepted(entry, options))
-
-
-def check_encoder_options(opts: RunOptions) -> None:
-    """The encoder exists and takes the given options (checked before any work)."""
-    entry = get_encoder(opts.encoder)
-    options = dict(opts.encoder_options)
-    if opts.checkpoint is not None:
-        options["checkpoint"] = opts.checkpoint
-    _accepted(entry, options)
-
-
-def caches(opts: RunOptions) -> Path:
-    """The root of the caches: ``opts.cache_dir``, else :func:`benchbarcode.fileio.cache_root`."""
-    return Path(opts.cache_dir) if opts.cache_dir else cache_root()
-
-
-def pretraining_recipe(entry: EncoderEntry, opts: RunOptions):
-    """The preset ``run`` pretrains ``entry`` with: ``opts.preset``, with ``opts.steps`` if given."""
-    from benchbarcode.models.presets import get_preset
-
-    if opts.steps is not None and opts.steps < 1:
-        raise UserError("--steps must be >= 1")
-    return get_preset(entry.meta.objective, opts.preset).with_overrides(steps=opts.steps)
-
-
-def pretrained_directory(entry: EncoderEntry, preset_name: str, preset, seed: int, ds: BarcodeDataset,
-                         device: str, root: Path) -> Path:
-    """Where the cached pretraining of ``entry`` on ``ds`` lives, named by everything that sets
-    its weights (``preset``: the recipe, possibly with overridden steps)."""
-    identity = {"format": PRETRAINED_FORMAT, "encoder": entry.name, "objective": entry.meta.objective,
-                "preset": preset_name, "recipe": preset.to_dict(), "seed": seed,
-                "data": ds.content_hash(), "device_type": device.split(":")[0]}
-    return root / "pretrained" / f"{entry.name}-{preset_name}-{digest(identity, 16)}"
-
-
-def load_encoder(opts: RunOptions, ds: BarcodeDataset, device: str) -> tuple[Encoder, float]:
-    """The encoder to evaluate and the seconds this call spent pretraining it.
-
-    An in-house encoder without ``checkpoint`` is pretrained with its preset's default budget on
-    ``ds``'s pretraining corpus, once: the directory is cached by identity (recipe, seed, data,
-    device type) and an interrupted pretraining resumes there. A cached encoder or unfinished run
-    that does not read back (:class:`~benchbarcode.checkpoints.DamagedCheckpoint`) is pretrained
-    again from the start, as a corrupt embedding is recomputed.
+    An in-house encoder without a checkpoint is pretrained with its recipe on ``ds``'s
+    pretraining corpus, once: the directory is cached by its key (recipe, seed, data, device type)
+    and an interrupted pretraining resumes there. A cached encoder or unfinished run that does
+    not read back (:class:`~benchbarcode.checkpoints.DamagedCheckpoint`) is pretrained again from
+    the start, as a corrupt embedding is recomputed.
     """
-    entry = get_encoder(opts.encoder)
-    options = dict(opts.encoder_options)
-    options.setdefault("device", device)
-    if entry.meta.seeded:
-        options.setdefault("seed", opts.seed)
-    if opts.checkpoint is not None:
-        options["checkpoint"] = opts.checkpoint
-    if opts.checkpoint is not None or not entry.meta.pretrainable:
-        return create_encoder(entry, options), 0.0
-    recipe = pretraining_recipe(entry, opts)
-    directory = pretrained_directory(entry, opts.preset, recipe, opts.seed, ds, device, caches(opts))
-    options["checkpoint"] = str(directory)
+    if not encoder.pretrained_first:
+        return encoder.create(device), 0.0, None
+    key = encoder.pretraining_key(ds.content_hash(), device)
+    directory = caching.path() / "pretrained" / key
     damaged = False
     if checkpoints.is_complete(directory):
         try:
-            return create_encoder(entry, options), 0.0
+            return encoder.create(device, checkpoint=directory), 0.0, key
         except checkpoints.DamagedCheckpoint as exc:
             log.warning("the cached pretraining does not read back (%s): pretraining again", exc)
             damaged = True
     started = time.perf_counter()
-    _pretrain_into(directory, entry, recipe, opts, ds, device, clean=damaged)
-    return create_encoder(entry, options), time.perf_counter() - started
+    _pretrain_into(directory, encoder, ds, device, progress, clean=damaged)
+    return encoder.create(device, checkpoint=directory), time.perf_counter() - started, key
 
 
-def _pretrain_into(directory: Path, entry: EncoderEntry, recipe, opts: RunOptions, ds: BarcodeDataset,
-                   device: str, clean: bool) -> None:
-    """Pretrain ``entry`` into ``run``'s cache ``directory``: continue the unfinished run there,
+def _pretrain_into(directory: Path, encoder: ResolvedEncoder, ds: BarcodeDataset, device: str,
+                   progress: bool, clean: bool) -> None:
+    """Pretrain ``encoder`` into ``run``'s cache ``directory``: continue the unfinished run there,
     else (none, ``clean``, or one that does not read back) start clean."""
-    from benchbarcode.pretrain import pretrain
+    from benchbarcode.pretrain import PretrainJob, pretrain
 
-    def train(**how) -> None:
-        pretrain(entry.meta.objective, recipe, ds.pretraining_sequences(), directory, seed=opts.seed,
-                 data_identity=ds.identity(), preset_name=opts.preset, encoder_name=entry.name,
-                 device=device, progress=opts.progress, **how)
-
-    log.info("pretraining %s (%s preset, %d steps) into %s", entry.name, opts.preset, recipe.steps, directory)
+    spec = encoder.spec
+    job = PretrainJob(objective=encoder.meta.objective, preset=encoder.recipe, sequences=ds.pretraining_sequences(),
+                      out=directory, seed=spec.seed, data_identity=ds.identity(), preset_name=spec.preset,
+                      encoder_name=encoder.name, device=device, progress=progress)
+    log.info("pretraining %s (%s preset, %d steps) into %s", encoder.name, spec.preset, encoder.recipe.steps,
+             directory)
     try:
         resume = not clean and checkpoints.resumable_state(directory) is not None
-        train(resume=resume, overwrite=not resume)
+        pretrain(dataclasses.replace(job, resume=resume, overwrite=not resume))
     except checkpoints.DamagedCheckpoint as exc:
         log.warning("the unfinished pretraining in the cache does not read back (%s): starting it again", exc)
-        train(overwrite=True)
+        pretrain(dataclasses.replace(job, overwrite=True))
 
 
-def safe_name(text: str) -> str:
-    """``text`` as one path component: characters other than letters, digits, ``-_.`` become
-    ``-`` (``hf:org/model`` -> ``hf-org-model``)."""
-    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
-    while "--" in name:
-        name = name.replace("--", "-")
-    return name.strip("-.") or "encoder"
-
-
-def run_id_for(meta: EncoderMeta, ds: BarcodeDataset, opts: RunOptions) -> str:
+def run_id_for(meta: EncoderMeta, ds: BarcodeDataset, seed: int, limit: int | None) -> str:
     """A name for the run that is the same whenever the vectors and the task seeds are the same:
     the encoder's :meth:`~EncoderMeta.identity` (as in the embedding-cache key), data, seed, limit."""
-    ident = {"encoder": meta.identity(), "data": ds.content_hash(), "seed": opts.seed, "limit": opts.limit}
-    return f"{safe_name(ds.name)}-seed{opts.seed}{f'-limit{opts.limit}' if opts.limit else ''}-{digest(ident, 12)}"
+    ident = {"encoder": meta.identity(), "data": ds.content_hash(), "seed": seed, "limit": limit}
+    return f"{safe_name(ds.name)}-seed{seed}{f'-limit{limit}' if limit else ''}-{digest(ident, 12)}"
 
 
 # ----------------------------------------------------------------------------- data
@@ -243,19 +184,20 @@ def evaluation_split(ds: BarcodeDataset, split: str | None, limit: int | None, s
     return table
 
 
-def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str | None, opts: RunOptions,
-                dist: Dist | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
+def embed_split(encoder: Encoder, ds: BarcodeDataset, split: str | None, *, seed: int = 0,
+                limit: int | None = None, batch_size: int = 64, caching: Caching = Caching(),
+                progress: bool = False, dist: Dist | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
     """The rows of ``split`` (see :func:`evaluation_split`), their embeddings, and the cache state
     ("hit", "miss" or "off"); the cache key names the limit and seed when a subset is taken.
     Under torchrun (``dist``) the processes share the work (shards under the cache root)."""
-    table = evaluation_split(ds, split, opts.limit, opts.seed)
-    cache = EmbeddingCache(caches(opts) / "embeddings") if opts.use_cache else None
+    table = evaluation_split(ds, split, limit, seed)
+    cache = EmbeddingCache(caching.path() / "embeddings") if caching.enabled else None
     name = "all records" if split is None else split
-    label = name if opts.limit is None else f"{name}@limit={opts.limit},seed={opts.seed}"
+    label = name if limit is None else f"{name}@limit={limit},seed={seed}"
     vectors, hit = embed_sequences(encoder, table["sequence"].tolist(),
                                    parts=cache_key_parts(encoder.meta, ds.content_hash(), label),
-                                   cache=cache, batch_size=opts.batch_size, progress=opts.progress,
-                                   dist=dist, shards=caches(opts) / "shards")
+                                   cache=cache, batch_size=batch_size, progress=progress,
+                                   dist=dist, shards=caching.path() / "shards")
     return table, vectors, "hit" if hit else ("miss" if cache is not None else "off")
 
 
@@ -266,104 +208,155 @@ def label_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- the run
-def _already_done(opts: RunOptions, ds: BarcodeDataset, tasks: list[Task], device: str) -> RunReport | None:
-    """The report of a finished run of an in-house encoder that would be pretrained first: when
-    every requested result exists (same pretraining, data, seed and limit), nothing is pretrained
-    again just to find the results there."""
-    entry = get_encoder(opts.encoder)
-    if opts.overwrite or opts.checkpoint is not None or not entry.meta.pretrainable:
-        return None
-    pretrained = pretrained_directory(entry, opts.preset, pretraining_recipe(entry, opts), opts.seed, ds,
-                                      device, caches(opts))
-    if checkpoints.is_complete(pretrained):  # loading it is cheap: the normal path
-        return None
-    for run_dir in sorted((Path(opts.results_dir) / safe_name(entry.name)).glob("*")):
-        paths = {t.meta.name: run_dir / f"{t.meta.name}.json" for t in tasks}
-        if not all(p.is_file() for p in paths.values()):
-            continue
-        found = {name: read_result(p) for name, p in paths.items()}
-        first = next(iter(found.values()))
-        if (Path(first["encoder"]["checkpoint"].get("path", "")).name == pretrained.name
-                and first["data"]["content_hash"] == ds.content_hash()
-                and first["seeds"].get("run") == opts.seed and first["data"].get("limit") == opts.limit):
-            outcomes = [TaskOutcome(name, "existing", found[name], paths[name]) for name in paths]
-            return RunReport(first["run_id"], first["encoder"], run_dir, outcomes,
-                             {"pretrain": 0.0, "embed": 0.0}, first["data"])
-    return None
+@dataclass
+class TaskStatus:
+    """What became of one task in a run."""
+
+    task: str
+    status: str  # "done", "existing" (read from the store) or "skipped"
+    result: dict | None = None
+    path: Path | None = None
+    reason: str | None = None
 
 
-def run_benchmark(opts: RunOptions, ds: BarcodeDataset) -> RunReport:
-    """Run ``opts.tasks`` for ``opts.encoder`` on ``ds``; write one result file per task."""
-    tasks = select_tasks(opts.tasks)
-    if opts.limit is not None and opts.limit < 2:
-        raise UserError("--limit must be >= 2")
-    device = resolve_device(opts.device)
-    dist = init_distributed(device)
-    if dist.world > 1:
-        device = resolve_device(opts.device, dist.local_rank)
-    done = _already_done(opts, ds, tasks, device)
+@dataclass
+class RunReport:
+    run_id: str
+    encoder: dict
+    directory: Path
+    statuses: list[TaskStatus]
+    timings_s: dict
+    data: dict = field(default_factory=dict)  # the data set's identity, as in the result files
+    main: bool = True  # whether this process reports (torchrun's other processes only helped embed)
+
+
+@dataclass
+class _Run:
+    """One run in flight: what every step of :func:`run_benchmark` reads and adds to."""
+
+    plan: RunPlan
+    ds: BarcodeDataset
+    runtime: Runtime
+    encoder: Encoder
+    run_id: str
+    pretrain_s: float
+    pretraining_key: str | None
+    statuses: dict[str, TaskStatus] = field(default_factory=dict)
+    embeddings: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+    embed_s: dict = field(default_factory=dict)
+    cache_state: dict = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return self.plan.encoder.spec.seed
+
+
+def run_benchmark(plan: RunPlan | RunOptions, ds: BarcodeDataset, runtime: Runtime | None = None) -> RunReport:
+    """Run ``plan``'s tasks for its encoder (at its spec's seed) on ``ds``; one result file per task
+    (options are validated first)."""
+    plan = plan.validate() if isinstance(plan, RunOptions) else plan
+    runtime = runtime or setup(plan.encoder.spec.device)
+    done = _finished(plan, ds, runtime)
     if done is not None:
         return done
-    encoder, pretrain_s = load_encoder(opts, ds, device)
-    run_id = run_id_for(encoder.meta, ds, opts)
-    directory = Path(opts.results_dir) / safe_name(encoder.meta.name) / run_id
-    data_identity = {**ds.identity(), "limit": opts.limit}
-    outcomes: dict[str, TaskOutcome] = {}
-    pending: list[Task] = []
-    for task in tasks:
-        path = directory / f"{task.meta.name}.json"
-        if path.is_file() and not opts.overwrite:
-            outcomes[task.meta.name] = TaskOutcome(task.meta.name, "existing", read_result(path), path)
-        else:
-            pending.append(task)
+    opts = plan.options
+    encoder, pretrain_s, key = obtain_encoder(plan.encoder, ds, runtime.device, opts.caching, opts.progress)
+    run = _Run(plan, ds, runtime, encoder, run_id_for(encoder.meta, ds, plan.encoder.spec.seed, opts.limit),
+               pretrain_s, key)
+    pending = _pending(run)
+    _embed_splits(run, pending)
+    meta = encoder.meta.to_dict()
+    if meta["embedding_dim"] is None and run.embeddings:  # an encoder that does not state it
+        meta["embedding_dim"] = int(next(iter(run.embeddings.values())).shape[1])
+    for task in pending if runtime.main else []:  # the other torchrun processes helped embed
+        _evaluate(run, task, meta)
+    statuses = [run.statuses[t.meta.name] for t in plan.tasks if t.meta.name in run.statuses]
+    return RunReport(run.run_id, meta, plan.store.run_dir(meta["name"], run.run_id), statuses,
+                     {"pretrain": pretrain_s, "embed": sum(run.embed_s.values())}, _data_identity(run),
+                     runtime.main)
 
-    similarity = encoder.meta.similarity
-    for task in [t for t in pending if similarity not in t.similarities]:
-        reason = f"needs embeddings; {encoder.meta.name} is compared by {similarity}, not an embedding"
-        outcomes[task.meta.name] = TaskOutcome(task.meta.name, "skipped", reason=reason)
-        pending.remove(task)
-    compare = {} if similarity == "cosine" else {"similarity": similarity}
-    embeddings, labels, embed_s, cache_state = {}, {}, {}, {}
+
+def _data_identity(run: _Run) -> dict:
+    return {**run.ds.identity(), "limit": run.plan.options.limit}
+
+
+def _finished(plan: RunPlan, ds: BarcodeDataset, runtime: Runtime) -> RunReport | None:
+    """The report of a finished run of an encoder that would be pretrained first: when every
+    requested result exists (same pretraining, data, seed and limit), nothing is pretrained again
+    just to find the results there."""
+    encoder, opts = plan.encoder, plan.options
+    if opts.overwrite or not encoder.pretrained_first:
+        return None
+    key = encoder.pretraining_key(ds.content_hash(), runtime.device)
+    if checkpoints.is_complete(opts.caching.path() / "pretrained" / key):  # loading it is cheap: the normal path
+        return None
+    found = plan.store.finished_run(encoder.name, key, ds.content_hash(), encoder.spec.seed, opts.limit,
+                                    [t.meta.name for t in plan.tasks])
+    if found is None:
+        return None
+    run_dir, results = found
+    statuses = [TaskStatus(name, "existing", result, path) for name, (path, result) in results.items()]
+    first = statuses[0].result
+    return RunReport(first["run_id"], first["encoder"], run_dir, statuses, {"pretrain": 0.0, "embed": 0.0},
+                     first["data"], runtime.main)
+
+
+def _pending(run: _Run) -> list[Task]:
+    """The tasks still to evaluate: those without a stored result (all with ``overwrite``) that
+    can compare this encoder's rows; the others get their status."""
+    plan, name = run.plan, run.encoder.meta.name
+    names = [t.meta.name for t in plan.tasks]
+    existing = {} if plan.options.overwrite else plan.store.existing(name, run.run_id, names)
+    for task, (path, result) in existing.items():
+        run.statuses[task] = TaskStatus(task, "existing", result, path)
+    similarity = plan.encoder.similarity
+    pending = []
+    for task in (t for t in plan.tasks if t.meta.name not in existing):
+        if similarity.value in task.similarities:
+            pending.append(task)
+        else:
+            reason = f"needs embeddings; {name} is compared by {similarity.value}, not an embedding"
+            run.statuses[task.meta.name] = TaskStatus(task.meta.name, "skipped", reason=reason)
+    return pending
+
+
+def _embed_splits(run: _Run, pending: list[Task]) -> None:
+    opts = run.plan.options
     for split in dict.fromkeys(s for task in pending for s in task.meta.splits):
         started = time.perf_counter()
-        table, embeddings[split], cache_state[split] = embed_split(encoder, ds, split, opts, dist)
-        embed_s[split] = time.perf_counter() - started
-        labels[split] = label_frame(table)
-    meta = encoder.meta.to_dict()
-    if meta["embedding_dim"] is None and embeddings:  # an encoder that does not state it
-        meta["embedding_dim"] = int(next(iter(embeddings.values())).shape[1])
+        table, run.embeddings[split], run.cache_state[split] = embed_split(
+            run.encoder, run.ds, split, seed=run.seed, limit=opts.limit, batch_size=opts.batch_size,
+            caching=opts.caching, progress=opts.progress, dist=run.runtime.dist)
+        run.embed_s[split] = time.perf_counter() - started
+        run.labels[split] = label_frame(table)
 
-    if not dist.main:  # the other torchrun processes helped embed; the first one evaluates and writes
-        pending = []
-    for task in pending:
-        name = task.meta.name
-        empty = [s for s in task.meta.splits if len(labels[s]) == 0]
-        if empty:
-            outcomes[name] = TaskOutcome(name, "skipped", reason=f"empty split(s): {', '.join(empty)}")
-            continue
-        started = time.perf_counter()
-        try:
-            outcome = task.evaluate({s: embeddings[s] for s in task.meta.splits},
-                                    {s: labels[s] for s in task.meta.splits}, seed=opts.seed,
-                                    device=device, progress=opts.progress, **compare)
-        except UserError as exc:
-            outcomes[name] = TaskOutcome(name, "skipped", reason=str(exc))
-            log.warning("task %s skipped: %s", name, exc)
-            continue
-        timings = {"pretrain": round(pretrain_s, 3),
-                   "embed": round(sum(embed_s[s] for s in task.meta.splits), 3),
-                   "evaluate": round(time.perf_counter() - started, 3)}
-        result = build_result(
-            run_id=run_id, task_meta=task.meta.to_dict(), encoder_meta=meta, data_identity=data_identity,
-            device=device, dtype=encoder.meta.dtype, batch_size=opts.batch_size,
-            seeds={"run": opts.seed, "split": ds.split_seed}, outcome=outcome, timings_s=timings,
-            cache={s: cache_state[s] for s in task.meta.splits}, command=opts.command)
-        path = directory / f"{name}.json"
-        write_result(path, result)
-        outcomes[name] = TaskOutcome(name, "done", result, path)
-    ordered = [outcomes[t.meta.name] for t in tasks if t.meta.name in outcomes]
-    return RunReport(run_id, meta, directory, ordered,
-                     {"pretrain": pretrain_s, "embed": sum(embed_s.values())}, data_identity)
+
+def _evaluate(run: _Run, task: Task, meta: dict) -> None:
+    """Evaluate ``task`` and store its result (or say why it was skipped)."""
+    name, splits, opts = task.meta.name, task.meta.splits, run.plan.options
+    empty = [s for s in splits if len(run.labels[s]) == 0]
+    if empty:
+        run.statuses[name] = TaskStatus(name, "skipped", reason=f"empty split(s): {', '.join(empty)}")
+        return
+    similarity = run.plan.encoder.similarity
+    compare = {} if similarity.is_embedding else {"similarity": similarity.value}
+    started = time.perf_counter()
+    try:
+        outcome = task.evaluate({s: run.embeddings[s] for s in splits}, {s: run.labels[s] for s in splits},
+                                seed=run.seed, device=run.runtime.device, progress=opts.progress, **compare)
+    except UserError as exc:
+        run.statuses[name] = TaskStatus(name, "skipped", reason=str(exc))
+        log.warning("task %s skipped: %s", name, exc)
+        return
+    timings = {"pretrain": round(run.pretrain_s, 3), "embed": round(sum(run.embed_s[s] for s in splits), 3),
+               "evaluate": round(time.perf_counter() - started, 3)}
+    result = build_result(
+        run_id=run.run_id, task_meta=task.meta.to_dict(), encoder_meta=meta, data_identity=_data_identity(run),
+        device=run.runtime.device, dtype=run.encoder.meta.dtype, batch_size=opts.batch_size,
+        seeds={"run": run.seed, "split": run.ds.split_seed}, outcome=outcome, timings_s=timings,
+        cache={s: run.cache_state[s] for s in splits}, command=opts.command, pretraining_key=run.pretraining_key)
+    run.statuses[name] = TaskStatus(name, "done", result, run.plan.store.write(result))
 
 
 # ----------------------------------------------------------------------------- seeds and controls
@@ -374,23 +367,21 @@ class SeededReport:
     report: RunReport
 
 
-def run_seeds(opts: RunOptions, ds: BarcodeDataset, seeds: list[int], with_control: bool = False
-              ) -> list[SeededReport]:
-    """``run_benchmark`` for each seed (each its own run directory) and, with ``with_control``,
-    the encoder's declared control at the same seed (and pretraining preset)."""
-    seeds = list(dict.fromkeys(seeds))
-    if not seeds:
-        raise UserError("--seeds needs at least one seed")
-    if with_control and get_encoder(opts.encoder).meta.control is None:
-        raise UserError(f"encoder {opts.encoder!r} declares no control; run it without --with-control")
+def run_seeds(plan: RunPlan | RunOptions, ds: BarcodeDataset) -> list[SeededReport]:
+    """``run_benchmark`` for each of ``plan``'s seeds (each its own run directory) and, with a
+    control, the control at the same seed (and the encoder's pretraining preset)."""
+    plan = plan.validate() if isinstance(plan, RunOptions) else plan
+    runtime = setup(plan.encoder.spec.device)
     out = []
-    for seed in seeds:
-        report = run_benchmark(dataclasses.replace(opts, seed=seed), ds)
+    for seed in plan.seeds:
+        encoder = plan.encoder.with_seed(seed)
+        report = run_benchmark(dataclasses.replace(plan, encoder=encoder), ds, runtime)
         out.append(SeededReport("encoder", seed, report))
-        if with_control:
-            name, options = control_of(report.encoder)
-            control = dataclasses.replace(opts, encoder=name, encoder_options=options, checkpoint=None, seed=seed)
-            out.append(SeededReport("control", seed, run_benchmark(control, ds)))
+        if plan.control is not None:
+            _, options = control_of(report.encoder)
+            control = plan.control.with_seed(seed).with_options(**options)
+            control_plan = dataclasses.replace(plan, encoder=control, control=None)
+            out.append(SeededReport("control", seed, run_benchmark(control_plan, ds, runtime)))
     return out
 
 
@@ -402,3 +393,67 @@ def task_support(ds: BarcodeDataset) -> list[dict]:
         reason = task.unsupported({s: label_frame(ds.split(s)) for s in task.meta.splits})
         out.append({"task": entry.name, "supported": reason is None, "reason": reason or ""})
     return out
+
+
+# ----------------------------------------------------------------------------- embed
+@dataclass(frozen=True)
+class EmbedOptions:
+    """Everything ``benchbarcode embed`` takes besides the data set."""
+
+    encoder: EncoderSpec
+    out: str
+    split: str | None = None  # None: every record
+    batch_size: int = 64
+    progress: bool = True
+    caching: Caching = field(default_factory=Caching)
+
+    def validate(self) -> ResolvedEncoder:
+        """Every rule ``embed`` has, checked before any work; the resolved encoder."""
+        from benchbarcode.data.cleaning import SPLITS
+
+        check_output_file(self.out, "--out", (NPZ,))
+        if self.split is not None and self.split not in SPLITS:
+            raise UserError(f"--split {self.split}: unknown split; expected one of {', '.join(SPLITS)} "
+                            "(or no --split: every record)")
+        if self.batch_size < 1:
+            raise UserError("--batch-size must be >= 1")
+        self.caching.check()
+        encoder = resolve_encoder(self.encoder)
+        require_embedding(encoder, "embed")
+        return encoder
+
+
+def require_embedding(encoder: ResolvedEncoder, command: str) -> None:
+    """``embed`` and ``profile`` measure embeddings: an encoder compared otherwise is refused."""
+    if not encoder.similarity.is_embedding:
+        raise UserError(f"{command} --encoder {encoder.spec.name}: not an embedding (it compares barcodes "
+                        f"by {encoder.similarity.value}); score it with `benchbarcode run --encoder "
+                        f"{encoder.spec.name}`")
+
+
+@dataclass
+class EmbedReport:
+    rows: int
+    dim: int
+    encoder: dict
+    cache_state: str
+    main: bool
+
+
+def embed_to_file(opts: EmbedOptions, encoder: ResolvedEncoder, ds: BarcodeDataset) -> EmbedReport:
+    """Embed ``opts.split`` of ``ds`` (every record for None) and write the ``.npz`` (torchrun:
+    the processes share the work; the first one writes)."""
+    from benchbarcode.embed import write_embeddings_npz
+
+    rows = len(ds.table) if opts.split is None else len(ds.split(opts.split))
+    if rows == 0:
+        raise UserError(f"--split {opts.split}: {ds.name} has no {opts.split} records; nothing to embed "
+                        "(leave out --split to embed every record)")
+    runtime = setup(encoder.spec.device)
+    instance, _, _ = obtain_encoder(encoder, ds, runtime.device, opts.caching, opts.progress)
+    table, vectors, cache_state = embed_split(instance, ds, opts.split, seed=encoder.spec.seed,
+                                              batch_size=opts.batch_size, caching=opts.caching,
+                                              progress=opts.progress, dist=runtime.dist)
+    if runtime.main:
+        write_embeddings_npz(opts.out, vectors, table)
+    return EmbedReport(vectors.shape[0], vectors.shape[1], instance.meta.to_dict(), cache_state, runtime.main)

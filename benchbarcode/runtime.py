@@ -7,8 +7,12 @@ import functools
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from benchbarcode.errors import UserError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")  # inference and pretraining compute dtypes
@@ -71,6 +75,31 @@ def init_distributed(device: str) -> Dist:
     return Dist(tdist.get_rank(), tdist.get_world_size(), local_rank)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its device (under torchrun, the one of its local rank) and its
+    place among torchrun's processes."""
+
+    device: str  # resolved: "cpu", "cuda", "cuda:1" under torchrun
+    dist: Dist
+
+    @property
+    def main(self) -> bool:
+        """Whether this is the process that prints and writes (rank 0)."""
+        return self.dist.main
+
+
+def setup(requested: str = "auto") -> Runtime:
+    """Resolve ``requested`` (:func:`resolve_device`), join torchrun's process group when launched
+    by it (:func:`init_distributed`), and there index a CUDA device by the local rank; called
+    once at a pipeline's entry."""
+    device = resolve_device(requested)
+    dist = init_distributed(device)
+    if dist.world > 1:
+        device = resolve_device(device, dist.local_rank)
+    return Runtime(device, dist)
+
+
 class StopBetweenSteps:
     """Ctrl-C honoured between two training steps, never inside one (a context manager).
 
@@ -86,7 +115,7 @@ class StopBetweenSteps:
         self.requested = False
         self._previous = None
 
-    def __enter__(self) -> "StopBetweenSteps":
+    def __enter__(self) -> Self:
         import signal
         import threading
 
@@ -116,10 +145,6 @@ class StopBetweenSteps:
         tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
         return bool(flag.item())
 
-
-def is_main_process() -> bool:
-    """Whether this is the process that prints and writes (torchrun's rank 0, or not under torchrun)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def autocast(device: str, dtype: str):
@@ -154,12 +179,11 @@ def trim_heap() -> None:
 
     Training steps and embedding batches allocate tensors of a different shape every time
     (trimmed padding, the MAE's packed visible length, the number of masked tokens), which
-    fragments glibc's heap: freed pages stay resident (tiny MLM, 300 steps: 0.4 -> 2.3 GB). The
-    earlier cure, a fixed 128 KiB mmap threshold, served every tensor by a fresh ``mmap`` and paid
-    a page fault per 4 KiB touched: 40 M minor faults and 70 s of system time in the default
-    ``run`` (mae, sim). Calling this every :data:`TRIM_EVERY` steps keeps the resident size flat
-    (the same MLM run: 0.48 GB) at a tenth of the faults (3.4 M vs 19.5 M; measured on 2 cores,
-    one thread, torch 2.13).
+    fragments glibc's heap: freed pages stay resident and the resident size grows step after
+    step. The earlier cure, a fixed 128 KiB mmap threshold, served every tensor by a fresh
+    ``mmap`` and paid a page fault per 4 KiB touched. Calling this every :data:`TRIM_EVERY` steps
+    keeps the resident size flat at a fraction of those faults (the measurements:
+    ``tests/benchmarks/test_pretrain_step.py``; the guard: ``test_training_memory_stays_flat``).
     """
     libc = _libc()
     if libc is not None:

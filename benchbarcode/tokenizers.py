@@ -146,14 +146,6 @@ class KmerTokenizer:
     def special_tokens(self) -> tuple[str, ...]:
         return SPECIAL_TOKENS
 
-    @property
-    def mask_id(self) -> int:
-        return MASK_ID
-
-    @property
-    def unk_id(self) -> int:
-        return UNK_ID
-
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, int]:
         return {"k": self._k, "stride": self._stride, "max_len": self._max_len}

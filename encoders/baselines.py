@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchbarcode.errors import UserError
-from benchbarcode.registry import Encoder, get_encoder, list_encoders, register_encoder
+from benchbarcode.registry import Encoder, list_encoders, register_encoder
 from benchbarcode.tokenizers import UNK_ID, KmerTokenizer
 
 
@@ -78,34 +78,30 @@ def random_init_encoder(like: str = "mae", preset: str = "tiny", seed: int = 0, 
                         layers: int | None = None, heads: int | None = None, hidden: int | None = None,
                         intermediate: int | None = None) -> Encoder:
     """The encoder of ``like``'s ``preset``, initialised from ``seed`` exactly as pretraining
-    initialises it (``torch.manual_seed(seed)``, then ``build_model``).
+    initialises it (:func:`benchbarcode.encoders.inhouse.initialised_encoder`).
 
     ``k``, ``max_len``, ``layers``, ``heads``, ``hidden`` and ``intermediate``, when given,
     override the preset's architecture (``Preset.with_overrides``), so that a run pretrained with
     such overrides has its control; they are then part of the checkpoint record.
     """
-    names = [e.name for e in list_encoders(plugins=False) if e.meta.pretrainable]
-    if like not in names:
-        raise UserError(f"random: like={like!r} is not an in-house encoder (expected one of {', '.join(names)})")
-    entry = get_encoder(like)
+    inhouse = {e.name: e for e in list_encoders(plugins=False) if e.meta.pretrainable}
+    if like not in inhouse:
+        raise UserError(f"random: like={like!r} is not an in-house encoder (expected one of {', '.join(inhouse)})")
     sizes = {"k": k, "max_len": max_len, "layers": layers, "heads": heads, "hidden": hidden,
              "intermediate": intermediate}
     sizes = {name: value for name, value in sizes.items() if value is not None}
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"random {name}={value!r}: expected a positive integer")
-    import torch  # slow imports: after the cheap checks
+    # initialised_encoder imports torch: after the cheap checks
+    from benchbarcode.encoders.inhouse import initialised_encoder
 
-    from benchbarcode.encoders.inhouse import TransformerEncoder
-    from benchbarcode.models import build_model
     from benchbarcode.models.presets import get_preset
 
-    objective = entry.meta.objective
+    objective = inhouse[like].meta.objective
     p = get_preset(objective, preset).with_overrides(**sizes)
-    torch.manual_seed(seed)
     try:
-        model = build_model(objective, p).encoder
+        return initialised_encoder(objective, p, seed, device, pooling, dtype,
+                                   checkpoint={"like": like, "preset": preset, "seed": seed, **sizes})
     except ValueError as exc:  # e.g. hidden not a multiple of heads
         raise UserError(f"random like={like!r} {sizes}: {exc}") from None
-    return TransformerEncoder(model, KmerTokenizer(p.k, max_len=p.max_len), device, pooling or p.pooling,
-                              dtype=dtype, checkpoint={"like": like, "preset": preset, "seed": seed, **sizes})

@@ -43,6 +43,7 @@ import numpy as np
 
 from benchbarcode.canonical import directory_sha256
 from benchbarcode.errors import UserError
+from benchbarcode.models.sizes import config_int, transformer_sizes
 from benchbarcode.registry import Encoder, register_encoder
 from benchbarcode.runtime import DTYPES
 
@@ -207,16 +208,9 @@ def _model_class_key(auto_map: dict, requested: str | None) -> str:
     raise UserError(f"the model's code declares no usable model class ({', '.join(auto_map)})")
 
 
-def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None = None,
-            trust_remote_code: bool = False, dtype: str = "float32", device: str = "cpu",
-            long_sequences: str = "truncate", context: int | None = None, auto_class: str | None = None,
-            fixes: tuple[str, ...] | list[str] | str = ()) -> "HFEncoder":
-    """Load ``model`` (hub id or directory; ``checkpoint``: a local copy that replaces it)."""
-    import torch
-    import transformers
-    from transformers.utils import logging as hf_logging
-
-    source = str(checkpoint or model)
+def _checked_options(dtype: str, long_sequences: str, context: int | None,
+                   fixes: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
+    """Check :func:`load_hf`'s options before any work; returns the fixes as a tuple (``"a,b"`` is split)."""
     fixes = tuple(f for f in (fixes.split(",") if isinstance(fixes, str) else fixes) if f)
     for value, allowed, what in ((dtype, DTYPES, "dtype"), (long_sequences, LONG_SEQUENCES, "long_sequences"),
                                  *((f, FIXES, "fixes") for f in fixes)):
@@ -224,35 +218,42 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
             raise UserError(f"hf encoder: {what} {value!r}: expected one of {', '.join(allowed)}")
     if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 3):
         raise UserError(f"hf encoder: context must be an integer >= 3 tokens, not {context!r}")
-    local = _is_local(source)
-    if local and revision:
-        raise UserError(f"--revision {revision}: a local directory ({source}) has no revisions")
-    # every lookup is pinned to ``revision``; without a reachable hub, only the cache is read
-    hub = {"revision": revision, "local_files_only": not local and not _hub_reachable()}
-    config_path = _file(source, "config.json", hub)
+    return fixes
+
+
+def _read_config(config_path: Path, source: str, trust_remote_code: bool) -> dict:
+    """``config.json`` as a dict; a model that ships its own code is refused without the flag."""
     try:
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{config_path}: not a readable config ({exc})") from None
     auto_map = raw.get("auto_map") or {}
-    remote = bool(auto_map)
-    if remote and not trust_remote_code:
+    if auto_map and not trust_remote_code:
         modules = sorted({str(v).split("--")[-1].split(".")[0] + ".py" for v in auto_map.values()})
         raise UserError(f"hf model {source!r} runs its own Python code ({', '.join(modules)}); pass "
                         "--trust-remote-code to allow it (off by default; --revision pins the code you run)")
-    key = _model_class_key(auto_map, auto_class)
-    torch_dtype = getattr(torch, dtype)
-    hidden = ("triton",) if "no-triton" in fixes else ()
-    loader: dict = {"model_class": None, "auto_class": key, "remote_code": remote, "config": "passed explicitly",
-                    "fixes": list(fixes), "long_sequences": long_sequences}
+    return raw
+
+
+def _load_parts(source: str, hub: dict, auto_map: dict, loader: dict, torch_dtype,
+                trust_remote_code: bool) -> tuple:
+    """``(model, tokenizer, missing keys, unexpected keys)`` of ``loader["auto_class"]`` with
+    ``loader["fixes"]`` applied; ``loader`` gets ``model_class`` and ``init``. transformers' own
+    reports are silenced (``loader`` records what was done); every failure is a one-line UserError."""
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    fixes, key = loader["fixes"], loader["auto_class"]
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # what loading reports is recorded in ``loader`` instead
     hf_logging.disable_progress_bar()
     try:
-        with _hidden_modules(hidden):
+        with _hidden_modules(("triton",) if "no-triton" in fixes else ()):
             config = transformers.AutoConfig.from_pretrained(source, **hub, trust_remote_code=trust_remote_code)
-            if remote:
-                from transformers.dynamic_module_utils import get_class_from_dynamic_module
+            if auto_map:
+                from transformers.dynamic_module_utils import (
+                    get_class_from_dynamic_module,
+                )
 
                 model_class = get_class_from_dynamic_module(auto_map[key], source, **hub)
             else:
@@ -266,13 +267,38 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
         raise
     except OSError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(_how_to_get(source, revision) if "connect" in first or "offline" in first.lower()
+        raise UserError(_how_to_get(source, hub["revision"]) if "connect" in first or "offline" in first.lower()
                         else f"hf model {source!r}: {first}") from None
     except (ImportError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"hf model {source!r} does not load: {type(exc).__name__}: {first}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
+    return net, tokenizer, missing, unexpected
+
+
+def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None = None,
+            trust_remote_code: bool = False, dtype: str = "float32", device: str = "cpu",
+            long_sequences: str = "truncate", context: int | None = None, auto_class: str | None = None,
+            fixes: tuple[str, ...] | list[str] | str = ()) -> "HFEncoder":
+    """Load ``model`` (hub id or directory; ``checkpoint``: a local copy that replaces it)."""
+    import torch
+
+    source = str(checkpoint or model)
+    fixes = _checked_options(dtype, long_sequences, context, fixes)
+    local = _is_local(source)
+    if local and revision:
+        raise UserError(f"--revision {revision}: a local directory ({source}) has no revisions")
+    # every lookup is pinned to ``revision``; without a reachable hub, only the cache is read
+    hub = {"revision": revision, "local_files_only": not local and not _hub_reachable()}
+    config_path = _file(source, "config.json", hub)
+    raw = _read_config(config_path, source, trust_remote_code)
+    auto_map = raw.get("auto_map") or {}
+    key = _model_class_key(auto_map, auto_class)
+    torch_dtype = getattr(torch, dtype)
+    loader: dict = {"model_class": None, "auto_class": key, "remote_code": bool(auto_map),
+                    "config": "passed explicitly", "fixes": list(fixes), "long_sequences": long_sequences}
+    net, tokenizer, missing, unexpected = _load_parts(source, hub, auto_map, loader, torch_dtype, trust_remote_code)
     needed = sorted(k for k in missing if not k.startswith(_UNUSED_MISSING))
     if needed:
         raise UserError(f"hf model {source!r}: the checkpoint lacks {len(needed)} weight(s) the model "
@@ -292,14 +318,6 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
 
 
 # ----------------------------------------------------------------------------- embedding
-def _config_int(config, names: tuple[str, ...]) -> int | None:
-    for name in names:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
 def _accepts(forward, name: str) -> bool:
     params = inspect.signature(forward).parameters
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -337,7 +355,7 @@ class HFEncoder(Encoder):
                  context: int | None = None, checkpoint: dict | None = None, loader: dict | None = None):
         self.model, self.tokenizer, self.device, self.dtype = model, tokenizer, device, dtype
         config = model.config
-        limits = [v for v in (_config_int(config, ("max_position_embeddings", "n_positions", "max_seq_len")),
+        limits = [v for v in (config_int(config, ("max_position_embeddings", "n_positions", "max_seq_len")),
                               getattr(tokenizer, "model_max_length", None))
                   if isinstance(v, int) and 0 < v < 1_000_000]
         self.context = context or (min(limits) if limits else None)
@@ -365,14 +383,12 @@ class HFEncoder(Encoder):
                                                         if self.hidden_kwargs else "")
 
     def describe(self) -> dict:
-        config = self.model.config
-        hidden = _config_int(config, ("hidden_size", "n_embd", "d_model"))
+        sizes = transformer_sizes(self.model.config)
         vocab = getattr(self.tokenizer, "vocab_size", None)
         return {
             "tokenizer": f"{type(self.tokenizer).__name__}" + (f" ({vocab} tokens)" if vocab else ""),
-            "layers": _config_int(config, ("num_hidden_layers", "n_layer", "num_layers", "n_layers")),
-            "heads": _config_int(config, ("num_attention_heads", "n_head")),
-            "hidden_size": hidden, "embedding_dim": hidden,
+            "layers": sizes["layers"], "heads": sizes["heads"],
+            "hidden_size": sizes["hidden"], "embedding_dim": sizes["hidden"],
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "pooling": "mean of the last hidden state over attended, non-special tokens",
             "dtype": self.dtype, "checkpoint": self.checkpoint, "loader": self.loader, "budget": {},

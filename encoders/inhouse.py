@@ -10,11 +10,13 @@ Nothing here imports the training loop, and torch is imported only when an encod
 from __future__ import annotations
 
 import functools
+import inspect
 from pathlib import Path
 
 import numpy as np
 
 from benchbarcode.errors import UserError
+from benchbarcode.models.sizes import transformer_sizes
 from benchbarcode.registry import Encoder, register_encoder
 from benchbarcode.runtime import DTYPES, TRIM_EVERY, autocast, trim_heap
 from benchbarcode.tokenizers import KmerTokenizer
@@ -22,10 +24,8 @@ from benchbarcode.tokenizers import KmerTokenizer
 
 def architecture(config) -> dict:
     """Layers, heads and width of a BERT or GPT-2 config, as EncoderMeta fields."""
-    if getattr(config, "model_type", "") == "gpt2":
-        return {"layers": config.n_layer, "heads": config.n_head, "hidden_size": config.n_embd}
-    return {"layers": config.num_hidden_layers, "heads": config.num_attention_heads,
-            "hidden_size": config.hidden_size}
+    sizes = transformer_sizes(config)
+    return {"layers": sizes["layers"], "heads": sizes["heads"], "hidden_size": sizes["hidden"]}
 
 
 class TransformerEncoder(Encoder):
@@ -118,11 +118,49 @@ class TransformerEncoder(Encoder):
                    budget=info.get("budget", {}), dtype=dtype)
 
 
+def initialised_encoder(objective: str, preset, seed: int, device: str = "cpu", pooling: str | None = None,
+                        dtype: str = "float32", *, checkpoint: dict, budget: dict | None = None,
+                        record_objective: bool = False) -> TransformerEncoder:
+    """The encoder of ``objective`` shaped by ``preset`` (a resolved
+    :class:`~benchbarcode.models.presets.Preset`), initialised from ``seed`` exactly as pretraining
+    initialises it: ``torch.manual_seed(seed)``, then ``build_model``.
+
+    The one place that builds an untrained in-house encoder: the in-house factories'
+    ``initial_preset`` and the ``random`` baseline both come here, so that a control has the
+    weights its pretraining run starts from. ``checkpoint`` and ``budget`` are its record;
+    ``record_objective``: it states ``objective`` (not for the ``random`` control, whose objective
+    is ``random-init``)."""
+    import torch
+
+    from benchbarcode.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(objective, preset).encoder
+    return TransformerEncoder(model, KmerTokenizer(preset.k, max_len=preset.max_len), device,
+                              pooling or preset.pooling, objective=objective if record_objective else None,
+                              checkpoint=checkpoint, budget=budget, dtype=dtype)
+
+
 def load_pretrained(checkpoint: str | None = None, device: str = "cpu", pooling: str | None = None,
-                    dtype: str = "float32", *, reference_files: bool = True) -> Encoder:
-    """An in-house encoder from ``checkpoint``: a directory written by ``benchbarcode pretrain``,
-    or (``reference_files``: the BERT encoders) a reference BarcodeBERT / BarcodeMAE ``.pt`` file.
-    The registry checks that the weights are of the declared objective."""
+                    dtype: str = "float32", *, objective: str, reference_files: bool = True,
+                    initial_preset: str | None = None, initial_seed: int = 0) -> Encoder:
+    """An in-house encoder of ``objective`` from ``checkpoint``: a directory written by
+    ``benchbarcode pretrain``, or (``reference_files``: the BERT encoders) a reference BarcodeBERT /
+    BarcodeMAE ``.pt`` file. The registry checks that the weights are of the declared objective.
+
+    Without a checkpoint, ``initial_preset`` names a preset whose architecture is returned randomly
+    initialised from ``initial_seed`` (:func:`initialised_encoder`: the weights pretraining would
+    start from), with no pretraining budget."""
+    if checkpoint is not None and initial_preset is not None:
+        raise UserError(f"--checkpoint {checkpoint} and initial_preset={initial_preset}: give one, not both "
+                        "(initial_preset is an untrained encoder)")
+    if initial_preset is not None:
+        from benchbarcode.models.presets import get_preset
+
+        return initialised_encoder(objective, get_preset(objective, initial_preset), initial_seed, device,
+                                   pooling, dtype, record_objective=True, budget={"steps": 0, "flops": 0.0},
+                                   checkpoint={"preset": initial_preset, "seed": initial_seed,
+                                               "weights": "random initialisation"})
     if checkpoint is None:
         raise UserError("this encoder needs --checkpoint: a directory written by 'benchbarcode pretrain' "
                         "(without --checkpoint, 'benchbarcode run' pretrains it first)")
@@ -138,18 +176,19 @@ def load_pretrained(checkpoint: str | None = None, device: str = "cpu", pooling:
 
 def _tiny_parameters(objective: str):
     def count() -> int:
-        import torch
-
-        from benchbarcode.models import build_model
-        from benchbarcode.models.presets import get_preset
-
-        torch.manual_seed(0)
-        return build_model(objective, get_preset(objective, "tiny")).encoder_parameters()
+        return load_pretrained(objective=objective, initial_preset="tiny").describe()["parameters"]
 
     return count
 
 
-def _inhouse(name: str, objective: str, description: str, factory=load_pretrained) -> None:
+def _inhouse(name: str, objective: str, description: str, **bound) -> None:
+    """Register ``name``: :func:`load_pretrained` with its ``objective`` bound (and ``bound``). The
+    objective is not an option a user can change, so the factory's signature leaves it out; every
+    other keyword stays visible to the option checks."""
+    factory = functools.partial(load_pretrained, objective=objective, **bound)
+    signature = inspect.signature(factory)
+    factory.__signature__ = signature.replace(parameters=[p for p in signature.parameters.values()
+                                                         if p.name != "objective"])
     register_encoder(name, family="in-house transformer", objective=objective, pretrainable=True,
                      control={"encoder": "random", "options": {"like": name}},
                      parameters=_tiny_parameters(objective), description=description)(factory)
@@ -158,5 +197,4 @@ def _inhouse(name: str, objective: str, description: str, factory=load_pretraine
 _inhouse("mae", "mae", "BarcodeMAE: BERT encoder sees only unmasked k-mers; a light BERT decoder "
                        "reconstructs the masked ones")
 _inhouse("mlm", "mlm", "BarcodeBERT: BERT masked-language model, 50 % of k-mers replaced by [MASK]")
-_inhouse("gpt", "causal", "causal GPT-2 on the same k-mer tokens, next-k-mer loss",
-         functools.partial(load_pretrained, reference_files=False))
+_inhouse("gpt", "causal", "causal GPT-2 on the same k-mer tokens, next-k-mer loss", reference_files=False)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     import pyopal
     import scoring_matrices
 
-    from benchbarcode.alignment import qgram_counts, nearest_by_alignment
+    from benchbarcode.alignment import nearest_by_alignment, qgram_counts
     from benchbarcode.data import load_barcodes
 
     ds = load_barcodes(args.data)

@@ -7,7 +7,7 @@ random-init and k-mer controls.
 
 Each budget is its own ``benchbarcode.pretrain.pretrain`` run (its own one-cycle schedule) of the
 preset ``--preset`` with the ``--set`` overrides; the random control is
-``get_encoder("random")`` of the same architecture and seed (the weights that run starts from).
+the ``random`` encoder of the same architecture and seed (the weights that run starts from).
 Transformers are also scored under the ``mean-layers`` and ``mean-first`` poolings.
 
 Row columns: ``ow_raw`` / ``ow_centred`` are the open-world task's ``accuracy`` /
@@ -21,7 +21,6 @@ Prints one markdown table; ``--json FILE`` also writes the rows.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import tempfile
@@ -29,36 +28,38 @@ import time
 
 from benchbarcode.data import load_barcodes
 from benchbarcode.models.presets import get_preset
-from benchbarcode.pretrain import pretrain
-from benchbarcode.registry import get_encoder
-from benchbarcode.runtime import resolve_device
-from experiments.common import open_world_scores, parse_overrides, poolings_of, random_control
+from benchbarcode.pretrain import PretrainJob, pretrain
+from benchbarcode.runtime import setup
+from benchbarcode.spec import EncoderSpec, resolve_encoder
+from experiments.common import (
+    open_world_scores,
+    parse_overrides,
+    poolings_of,
+    random_control,
+    study_parser,
+)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="sim")
+    ap = study_parser(__doc__)
     ap.add_argument("--objectives", default="mae,mlm,gpt")
     ap.add_argument("--steps", default="100,300")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--set", default="", help="preset overrides, e.g. lr=5e-4,k=6")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--json")
     ap.add_argument("--no-controls", dest="controls", action="store_false",
                     help="skip the k-mer and random-init controls")
     args = ap.parse_args()
     ds = load_barcodes(args.data)
     corpus = ds.pretraining_sequences()
     overrides = parse_overrides(args.set)
-    device = resolve_device(args.device)
+    device = setup(args.device).device
     score = functools.partial(open_world_scores, ds=ds, seed=args.seed, device=device)
     rows = []
     if args.controls:
-        kmer = functools.partial(get_encoder("kmer").create, k=6)
+        kmer = functools.partial(resolve_encoder(EncoderSpec("kmer", options={"k": 6})).create, device)
         rows.append({"encoder": "kmer (k=6)", "steps": 0, **score(kmer)})
     for name in args.objectives.split(","):
-        entry = get_encoder(name)
+        entry = resolve_encoder(EncoderSpec(name, preset=args.preset))
         base = get_preset(entry.meta.objective, args.preset).with_overrides(**overrides)
         poolings = poolings_of(base.pooling)
         if args.controls:
@@ -68,10 +69,11 @@ def main() -> None:
             preset = base.with_overrides(steps=steps)
             with tempfile.TemporaryDirectory() as d:
                 t = time.perf_counter()
-                meta = pretrain(entry.meta.objective, preset, corpus, d, seed=args.seed, preset_name=args.preset,
-                                encoder_name=name, data_identity=ds.identity(), device=device, progress=False)
+                meta = pretrain(PretrainJob(objective=entry.meta.objective, preset=preset, sequences=corpus,
+                                            out=d, seed=args.seed, preset_name=args.preset, encoder_name=name,
+                                            data_identity=ds.identity(), device=device, progress=False))
                 secs = time.perf_counter() - t
-                trained = functools.partial(entry.create, checkpoint=d, device=device)
+                trained = functools.partial(entry.create, device, checkpoint=d)
                 rows.append({"encoder": name, "set": args.set, "steps": steps, "train_s": round(secs, 1),
                              "pflops": round(meta["budget"]["flops"] / 1e15, 4),
                              "final_loss": meta["loss_history"][-1][1], **score(trained, poolings=poolings)})

@@ -2,13 +2,17 @@
 ``experiments.long_schedule`` (``--json``) into one JSON list, each row tagged with its job (the
 file name): ``python -m experiments.collect_rows DIR OUT``."""
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 
 def main() -> None:
-    src, dest = Path(sys.argv[1]), Path(sys.argv[2])
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("directory", metavar="DIR", type=Path, help="holds the runs' --json files")
+    ap.add_argument("out", metavar="OUT", type=Path, help="where the merged JSON list is written")
+    args = ap.parse_args()
+    src, dest = args.directory, args.out
     rows = [{**row, "job": f.stem} for f in sorted(src.glob("*.json")) for row in json.loads(f.read_text())["rows"]]
     dest.write_text(json.dumps(rows, indent=0))
     print(len(rows), "rows ->", dest)

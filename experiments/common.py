@@ -3,14 +3,16 @@ way ``benchbarcode run`` makes them, scores from the registered tasks.
 
 * :func:`open_world_scores`: the ``open-world`` task (1-NN genus, keys = train, cosine; raw and
   centred) of an encoder, optionally under several poolings;
-* :func:`random_control`: ``get_encoder("random")`` with the architecture of a preset and its
+* :func:`random_control`: the ``random`` encoder with the architecture of a preset and its
   overrides (the control a pretrained run starts from, for the same seed);
 * :func:`load_run` / :func:`run_info`: the encoder of a ``benchbarcode pretrain`` directory,
-  finished or (from its resumable checkpoint) cut short, and what its run did.
+  finished or (from its resumable checkpoint) cut short, and what its run did;
+* :func:`study_parser`: the command-line options the studies share.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from collections.abc import Callable
@@ -23,14 +25,31 @@ from benchbarcode.data.dataset import BarcodeDataset
 from benchbarcode.errors import UserError
 from benchbarcode.models import build_model
 from benchbarcode.models.presets import Preset
-from benchbarcode.registry import Encoder, get_encoder, get_task, list_encoders
-from benchbarcode.run import RunOptions, embed_split, label_frame
+from benchbarcode.api import Encoder
+from benchbarcode.registry import get_task, list_encoders
+from benchbarcode.run import Caching, embed_split, label_frame
+from benchbarcode.spec import EncoderSpec, resolve_encoder
 
 #: the poolings a mean-pooled transformer is also scored under (column tags ``[mean-layers]`` ...)
 POOLINGS = ("mean", "mean-layers", "mean-first")
-#: the preset fields that shape the encoder (what ``get_encoder("random")`` takes besides the preset)
+#: the preset fields that shape the encoder (what the ``random`` encoder takes besides the preset)
 ARCHITECTURE = ("k", "max_len", "layers", "heads", "hidden", "intermediate")
 BATCH_SIZE = 256
+
+
+def study_parser(doc: str, *, run_options: bool = True, seed_help: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of a study, described by the first paragraph of ``doc`` (the script's
+    module docstring), with ``--data`` (default ``sim``) and, with ``run_options``, ``--seed``
+    (default 0; ``seed_help`` says what it seeds), ``--device`` (default ``auto``) and ``--json
+    FILE`` (where the rows are written). The script adds its own options."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--data", default="sim",
+                        help="data source: sim, sim:SIZE, sim-large[:SIZE[:SEED]], bioscan5m:DIR or a file")
+    if run_options:
+        parser.add_argument("--seed", type=int, default=0, help=seed_help)
+        parser.add_argument("--device", default="auto")
+        parser.add_argument("--json", metavar="FILE")
+    return parser
 
 
 def parse_overrides(text: str) -> dict:
@@ -57,13 +76,14 @@ def inhouse_name(name: str) -> str:
 
 def random_control(like: str, preset: str, overrides: dict, seed: int, device: str,
                    pooling: str | None = None) -> Encoder:
-    """``get_encoder("random")`` of ``like``'s ``preset`` with the architecture fields of
+    """The ``random`` encoder of ``like``'s ``preset`` with the architecture fields of
     ``overrides`` (and its ``pooling``, unless ``pooling`` is given)."""
     sizes = {f: overrides[f] for f in ARCHITECTURE if f in overrides}
     pooling = pooling or overrides.get("pooling")
     if pooling is not None:
         sizes["pooling"] = pooling
-    return get_encoder("random").create(like=like, preset=preset, seed=seed, device=device, **sizes)
+    spec = EncoderSpec("random", options={"like": like, "preset": preset, **sizes}, seed=seed)
+    return resolve_encoder(spec).create(device)
 
 
 def run_info(directory: str | Path) -> dict:
@@ -87,7 +107,7 @@ def run_info(directory: str | Path) -> dict:
 def load_run(directory: str | Path, device: str, pooling: str | None = None) -> Encoder:
     """The encoder of the ``benchbarcode pretrain`` run in ``directory`` (see :func:`run_info`).
 
-    A finished run is opened by its registered encoder (``get_encoder(NAME).create(checkpoint=DIR)``).
+    A finished run is opened by its registered encoder (an ``EncoderSpec(NAME, checkpoint=DIR)``).
     A run cut short is read from its resumable checkpoint: its pretraining module is rebuilt from
     the recorded recipe (``build_model``), loaded with the saved weights
     (``checkpoints.resumable_weights``), and its encoder put into the random control of the same
@@ -98,7 +118,7 @@ def load_run(directory: str | Path, device: str, pooling: str | None = None) -> 
         info = checkpoints.read_info(directory)
         name = inhouse_name(info.get("encoder") or info["objective"])
         options = {} if pooling is None else {"pooling": pooling}
-        return get_encoder(name).create(checkpoint=str(directory), device=device, **options)
+        return resolve_encoder(EncoderSpec(name, checkpoint=str(directory), options=options)).create(device)
     run_info(directory)  # raises for a directory without a run
     from safetensors.torch import load_file
 
@@ -116,10 +136,10 @@ def embed_splits(encoder: Encoder, ds: BarcodeDataset, splits, batch_size: int =
                  ) -> tuple[dict[str, np.ndarray], dict]:
     """Embeddings and label frames of ``splits``, made as ``benchbarcode run`` makes them
     (:func:`benchbarcode.run.embed_split`, no cache, whole splits)."""
-    opts = RunOptions(encoder=encoder.meta.name, batch_size=batch_size, progress=False, use_cache=False)
     embeddings, labels = {}, {}
     for split in dict.fromkeys(splits):
-        table, embeddings[split], _ = embed_split(encoder, ds, split, opts)
+        table, embeddings[split], _ = embed_split(encoder, ds, split, batch_size=batch_size,
+                                                  caching=Caching(enabled=False))
         labels[split] = label_frame(table)
     return embeddings, labels
 
@@ -133,7 +153,7 @@ def open_world(embeddings: dict, labels: dict, *, queries: str = "test_unseen", 
     result = task.evaluate({keys_split: embeddings[keys_split], query_split: embeddings[queries]},
                            {keys_split: labels[keys_split], query_split: labels[queries]},
                            seed=seed, device=device)
-    return result["scores"]
+    return dict(result.scores)
 
 
 def open_world_scores(create: Callable[..., Encoder], ds: BarcodeDataset, *, poolings=(None,),

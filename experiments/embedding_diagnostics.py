@@ -25,7 +25,6 @@ change a near-tie).
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -34,7 +33,13 @@ import torch
 
 from benchbarcode.data import load_barcodes
 from benchbarcode.run import label_frame
-from experiments.common import inhouse_name, load_run, open_world, random_control
+from experiments.common import (
+    inhouse_name,
+    load_run,
+    open_world,
+    random_control,
+    study_parser,
+)
 
 
 def load(source: str):
@@ -99,9 +104,8 @@ def diagnose(encoder, train, queries) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = study_parser(__doc__, run_options=False)
     ap.add_argument("encoders", nargs="+", help="pretrained directories or random:mae|mlm|gpt|causal")
-    ap.add_argument("--data", default="sim")
     args = ap.parse_args()
     ds = load_barcodes(args.data)
     # keys and queries with a genus only: the per-position means and len_R2 are taken over them

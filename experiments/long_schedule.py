@@ -4,7 +4,7 @@
 single long run instead and scores it at ``--eval-at`` steps with the package's ``open-world``
 task (``ow_raw`` / ``ow_centred``: ``accuracy`` / ``accuracy_centred``; mean-pooled last layer,
 mean of layers ``[mean-layers]`` and embedding layer ``[mean-first]``), next to the random-init
-control of the same architecture and seed (``get_encoder("random")``). The run is interrupted at
+control of the same architecture and seed (the ``random`` encoder). The run is interrupted at
 each evaluation step (the resumable checkpoint that Ctrl-C writes), scored from that checkpoint
 (:func:`experiments.common.load_run`), and resumed exactly, so the curve is the one an
 uninterrupted run follows.
@@ -19,7 +19,7 @@ with its own numpy 1-NN (the same protocol; float rounding can change a near-tie
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import functools
 import json
 import tempfile
@@ -28,11 +28,18 @@ from pathlib import Path
 
 from benchbarcode.data import load_barcodes
 from benchbarcode.models.presets import get_preset
-from benchbarcode.pretrain import pretrain
-from benchbarcode.registry import get_encoder
-from benchbarcode.runtime import resolve_device
-from experiments.common import (load_run, open_world_scores, parse_overrides, poolings_of, random_control,
-                                run_info)
+from benchbarcode.pretrain import PretrainJob, pretrain
+from benchbarcode.runtime import setup
+from benchbarcode.spec import EncoderSpec, resolve_encoder
+from experiments.common import (
+    load_run,
+    open_world_scores,
+    parse_overrides,
+    poolings_of,
+    random_control,
+    run_info,
+    study_parser,
+)
 
 
 class _Pause(KeyboardInterrupt):
@@ -40,18 +47,14 @@ class _Pause(KeyboardInterrupt):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="sim")
+    ap = study_parser(__doc__)
     ap.add_argument("--objectives", default="mae,mlm,gpt")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--set", default="", help='preset overrides, e.g. lr=5e-4,loss_on="all"')
     ap.add_argument("--steps", type=int, default=8000, help="length of the one schedule")
     ap.add_argument("--eval-at", default="1000,2000,4000")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--json")
     args = ap.parse_args()
-    device = resolve_device(args.device)
+    device = setup(args.device).device
     ds = load_barcodes(args.data)
     corpus = ds.pretraining_sequences()
     overrides = parse_overrides(args.set)
@@ -66,22 +69,23 @@ def main() -> None:
             Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
 
     for name in args.objectives.split(","):
-        entry = get_encoder(name)
+        entry = resolve_encoder(EncoderSpec(name, preset=args.preset))
         preset = get_preset(entry.meta.objective, args.preset).with_overrides(steps=args.steps, **overrides)
         poolings = poolings_of(preset.pooling)
         control = functools.partial(random_control, name, args.preset, overrides, args.seed, device)
         keep({"encoder": f"random ({name} arch)", "set": args.set, "step": 0, **score(control, poolings=poolings)})
         with tempfile.TemporaryDirectory() as out:
+            job = PretrainJob(objective=entry.meta.objective, preset=preset, sequences=corpus, out=out,
+                              seed=args.seed, preset_name=args.preset, encoder_name=name,
+                              data_identity=ds.identity(), device=device, progress=False,
+                              checkpoint_every=args.steps)
             started = time.perf_counter()
             for target in eval_at:
                 def pause(step, _loss, target=target):
                     if step == target and target < args.steps:
                         raise _Pause
                 try:
-                    pretrain(entry.meta.objective, preset, corpus, out, seed=args.seed,
-                             preset_name=args.preset, encoder_name=name, data_identity=ds.identity(),
-                             device=device, progress=False, resume=target != eval_at[0], on_step=pause,
-                             checkpoint_every=args.steps)
+                    pretrain(dataclasses.replace(job, resume=target != eval_at[0]), on_step=pause)
                 except _Pause:
                     pass  # stopped at `target`: pretrain wrote the resumable checkpoint
                 keep({"encoder": name, "set": args.set, "step": target, "loss": run_info(out)["loss"],

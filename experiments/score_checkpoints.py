@@ -24,7 +24,6 @@ before (computed by the task now; float rounding can change a near-tie).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -32,9 +31,17 @@ import numpy as np
 
 from benchbarcode.data import load_barcodes
 from benchbarcode.errors import UserError
-from benchbarcode.registry import get_encoder, get_task
-from benchbarcode.runtime import resolve_device
-from experiments.common import embed_splits, load_run, open_world, random_control, run_info
+from benchbarcode.registry import get_task
+from benchbarcode.runtime import setup
+from benchbarcode.spec import EncoderSpec, resolve_encoder
+from experiments.common import (
+    embed_splits,
+    load_run,
+    open_world,
+    random_control,
+    run_info,
+    study_parser,
+)
 
 
 def evaluate(encoder, ds, seed: int, device: str) -> dict:
@@ -48,23 +55,19 @@ def evaluate(encoder, ds, seed: int, device: str) -> dict:
         out[f"ow_{q}_centred"] = round(scores["accuracy_centred"], 4)
     probe = closed_world.evaluate({s: embeddings[s] for s in closed_world.meta.splits},
                                   {s: labels[s] for s in closed_world.meta.splits}, seed=seed, device=device)
-    out["cw_val"] = round(float(np.mean(probe["selected"]["val_accuracy"])), 4)
-    out["cw_test"] = round(probe["scores"]["accuracy"], 4)
+    out["cw_val"] = round(float(np.mean(probe.extras["selected"]["val_accuracy"])), 4)
+    out["cw_test"] = round(probe.scores["accuracy"], 4)
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = study_parser(__doc__, seed_help="the tasks' seed (the probe runs seed, +1, +2)")
     ap.add_argument("runs", nargs="+")
-    ap.add_argument("--data", default="sim")
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--controls", default="mae,mlm,gpt", help="random --like these (seed 0, tiny)")
-    ap.add_argument("--seed", type=int, default=0, help="the tasks' seed (the probe runs seed, +1, +2)")
     ap.add_argument("--no-kmer", dest="kmer", action="store_false",
                     help="skip the k-mer profile reference (its 4,096-d probe is slow on a CPU)")
-    ap.add_argument("--json")
     args = ap.parse_args()
-    device = resolve_device(args.device)
+    device = setup(args.device).device
     ds = load_barcodes(args.data)
     rows = []
 
@@ -75,7 +78,7 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(rows, indent=1))
 
     if args.kmer:
-        keep({"run": "kmer", **evaluate(get_encoder("kmer").create(k=6), ds, args.seed, device)})
+        keep({"run": "kmer", **evaluate(resolve_encoder(EncoderSpec("kmer", options={"k": 6})).create(device), ds, args.seed, device)})
     for like in filter(None, args.controls.split(",")):
         control = random_control(like, "tiny", {}, 0, device)
         keep({"run": f"random --like {like}", **evaluate(control, ds, args.seed, device)})

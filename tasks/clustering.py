@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchbarcode.registry import Task, TaskMeta, register_task
+from benchbarcode.api import Task, TaskMeta, TaskOutcome, register_task
 
 N_COMPONENTS = 50
 N_NEIGHBOURS = 30
@@ -26,8 +26,8 @@ MIN_RECORDS_PER_CLASS = 2.0
 MIN_RECORDS = 2 * MIN_CLUSTER_SIZE
 METRICS = ("ami_agglomerative", "ami_hdbscan")
 # Ward linkage (scipy, under sklearn) holds all N(N-1)/2 float64 distances: 10 GB at 50,000 records.
-# BIOSCAN-5M's test_unseen has 7,887 (58 s and 1.1 GB on 2 cores, tests/benchmarks/test_tasks_scale.py);
-# above this the result says why instead of running out of memory.
+# BIOSCAN-5M's test_unseen has 7,887, well below (time and memory at that size:
+# tests/benchmarks/test_tasks_scale.py); above this the result says why instead of running out of memory.
 MAX_RECORDS = 50_000
 
 
@@ -100,7 +100,7 @@ class ClusteringTask(Task):
         return reason
 
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
-                 seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
+                 seed: int = 0, device: str = "cpu", progress: bool = False) -> TaskOutcome:
         (split,) = self.meta.splits
         x, y, dropped = self.labelled(embeddings, labels, split)
         n_classes = len(np.unique(y))
@@ -110,7 +110,7 @@ class ClusteringTask(Task):
             reason = (f"too many records to cluster: {len(y):,} > {MAX_RECORDS:,} (Ward linkage needs "
                       f"{len(y) * (len(y) - 1) / 2 * 8 / 1e9:.0f} GB of pairwise distances)")
         if reason:
-            return {"unscored": reason, "scores": {}, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
+            return TaskOutcome(unscored=reason, seeds=(int(seed),), counts=counts)
         from sklearn.cluster import HDBSCAN, AgglomerativeClustering  # slow imports: on use only
         from sklearn.metrics import adjusted_mutual_info_score
 
@@ -123,7 +123,7 @@ class ClusteringTask(Task):
         counts |= {"clustered_dims": int(reduced.shape[1]),
                   "hdbscan_clusters": len(set(density.tolist()) - {-1}),
                   "hdbscan_noise": int((density == -1).sum())}
-        return {"scores": scores, "scores_std": {}, "seeds": [int(seed)], "counts": counts}
+        return TaskOutcome(scores=scores, seeds=(int(seed),), counts=counts)
 
 
 @register_task

@@ -22,8 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchbarcode.errors import UserError
-from benchbarcode.registry import Task, TaskMeta, register_task
+from benchbarcode.api import Task, TaskMeta, TaskOutcome, UserError, register_task
 
 METRICS = ("accuracy", "balanced_accuracy", "accuracy_centred", "balanced_accuracy_centred")
 
@@ -70,7 +69,7 @@ class NearestNeighbourTask(Task):
         self.query_chunk, self.key_chunk = query_chunk, key_chunk
 
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
-                 seed: int = 0, device: str = "cpu", progress: bool = False, similarity: str = "cosine") -> dict:
+                 seed: int = 0, device: str = "cpu", progress: bool = False, similarity: str = "cosine") -> TaskOutcome:
         keys_split, queries_split = self.meta.splits
         kx, ky, kdrop = self.labelled(embeddings, labels, keys_split)
         qx, qy, qdrop = self.labelled(embeddings, labels, queries_split)
@@ -97,8 +96,8 @@ class NearestNeighbourTask(Task):
                   "queries_without_key_class": int(keyless.sum()),
                   "queries_excluded": int(keyless.sum()) if self.exclude_keyless_queries else 0,
                   f"dropped_missing_{keys_split}": kdrop, f"dropped_missing_{queries_split}": qdrop}
-        return {"scores": scores, "scores_std": {}, "seeds": [int(seed)], "counts": counts,
-                **({"protocol": protocol} if protocol else {}), **extras}
+        return TaskOutcome(scores=scores, seeds=(int(seed),), counts=counts, protocol=protocol or {},
+                           extras=extras)
 
 
     def unsupported(self, labels):

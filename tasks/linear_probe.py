@@ -17,8 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchbarcode.errors import UserError
-from benchbarcode.registry import Task, TaskMeta, register_task
+from benchbarcode.api import Task, TaskMeta, TaskOutcome, UserError, register_task
 
 WEIGHT_DECAYS = (1e-4, 1e-2, 1.0)
 LEARNING_RATE = 1e-2
@@ -59,7 +58,7 @@ class ClosedWorldTask(Task):
         })
 
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
-                 seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
+                 seed: int = 0, device: str = "cpu", progress: bool = False) -> TaskOutcome:
         import torch  # slow imports: on use only
         from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
@@ -116,5 +115,5 @@ class ClosedWorldTask(Task):
                 values.append(best[key])
         scores = {m: float(np.mean([r[m] for r in runs])) for m in self.meta.metrics}
         scores_std = {m: float(np.std([r[m] for r in runs])) for m in self.meta.metrics}
-        return {"scores": scores, "scores_std": scores_std, "seeds": seeds, "counts": counts,
-                "selected": selected}
+        return TaskOutcome(scores=scores, scores_std=scores_std, seeds=tuple(seeds), counts=counts,
+                           extras={"selected": selected})

@@ -47,3 +47,21 @@ def write(path: Path, text: str) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def install_plugin(tmp_path: Path, monkeypatch, module: str, source: str, group: str, entries: str) -> None:
+    """Make ``module`` (``source``) an installed distribution declaring ``entries`` (lines of
+    ``name = module:object``) in entry-point ``group``, and let the registry of ``group`` look again."""
+    from benchbarcode import registry
+
+    (tmp_path / f"{module}.py").write_text(source, encoding="utf-8")
+    dist = tmp_path / f"{module}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{group}]\n{entries}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    which = registry.ENCODERS if group == registry.ENCODERS.group else registry.TASKS
+    which.all(plugins=False)  # the built-ins, before the entries are set aside (restored after the test)
+    monkeypatch.setattr(which, "_plugins_loaded", False)
+    monkeypatch.setattr(which, "_entries", dict(which._entries))
+    monkeypatch.setattr(which, "_broken", {})

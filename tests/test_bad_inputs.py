@@ -138,7 +138,7 @@ def test_one_mistake_one_line(case, place, capsys, monkeypatch):
     if "--data" not in argv and argv[0] in ("run", "embed", "pretrain"):
         argv = [*argv, "--data", SIM]
     if not may_load:
-        monkeypatch.setattr(cli, "_load", lambda args: pytest.fail("loaded data before checking the input"))
+        monkeypatch.setattr(cli.common, "load_data", lambda args: pytest.fail("loaded data before checking the input"))
     before = _files(place)
     parse_error = argv in (["data"], ["cache"]) or "--bogus" in argv or "bogus" in argv or "--max-length" in argv or "--checkpoint-every" in argv
     if parse_error:
@@ -173,12 +173,12 @@ def test_corrupt_checkpoint_weights(place, capsys, recorded):
 def test_the_disk_refusing_midway_is_one_line(place, capsys, monkeypatch):
     """An OSError after the up-front checks (disk full, a folder removed): one line naming the
     file, exit 2, no traceback."""
-    from benchbarcode import run as run_module
+    from benchbarcode import store as store_module
 
     def full(path, result):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(run_module, "write_result", full)
+    monkeypatch.setattr(store_module, "write_result", full)
     assert cli.main(["run", "--encoder", "kmer", "--data", SIM, "--tasks", "open-world", "--quiet"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "open-world.json" in line and "No space left on device" in line
@@ -221,7 +221,7 @@ def test_resuming_says_from_which_step(place, capsys, caplog):
     caplog.set_level(logging.INFO, logger="benchbarcode")
     from benchbarcode.data import load_barcodes
     from benchbarcode.models.presets import get_preset
-    from benchbarcode.pretrain import pretrain
+    from benchbarcode.pretrain import PretrainJob, pretrain
 
     preset = get_preset("mae", "tiny").with_overrides(layers=1, hidden=32, heads=2, intermediate=64, batch_size=8,
                                                       steps=4, warmup_steps=1)
@@ -232,8 +232,8 @@ def test_resuming_says_from_which_step(place, capsys, caplog):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        pretrain("mae", preset, corpus, place / "run", progress=False, checkpoint_every=1, on_step=stop)
-    pretrain("mae", preset, corpus, place / "run", progress=False, resume=True)
+        pretrain(PretrainJob("mae", preset, corpus, place / "run", progress=False, checkpoint_every=1), on_step=stop)
+    pretrain(PretrainJob("mae", preset, corpus, place / "run", progress=False, resume=True))
     assert "from step 2 of 4" in caplog.text
 
 

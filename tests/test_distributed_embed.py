@@ -13,7 +13,8 @@ import numpy as np
 
 from benchbarcode.data import load_barcodes
 from benchbarcode.embed import cache_key, cache_key_parts, embed_sequences, read_embeddings_npz
-from benchbarcode.run import RunOptions, evaluation_split, load_encoder
+from benchbarcode.run import evaluation_split
+from benchbarcode.spec import EncoderSpec, resolve_encoder
 
 DATA = "sim:900"
 
@@ -69,7 +70,7 @@ def test_two_processes_embed_and_run_like_one(tmp_path):
 
 def test_a_shard_on_disk_is_reused_and_a_broken_one_redone(tmp_path):
     ds = load_barcodes(DATA)
-    encoder, _ = load_encoder(RunOptions(encoder="kmer"), ds, "cpu")
+    encoder = resolve_encoder(EncoderSpec("kmer")).create("cpu")
     parts = cache_key_parts(encoder.meta, ds.content_hash(), "train")
     directory = tmp_path / "cache" / "shards" / cache_key(parts)
     directory.mkdir(parents=True)

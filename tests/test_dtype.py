@@ -10,6 +10,7 @@ from benchbarcode.data import load_barcodes
 from benchbarcode.embed import cache_key, cache_key_parts
 from benchbarcode.registry import get_encoder
 from benchbarcode.run import RunOptions, run_benchmark
+from benchbarcode.spec import EncoderSpec
 
 #: the largest difference in a 1-NN accuracy allowed between bfloat16 and float32 embeddings
 SCORE_TOLERANCE = 0.01
@@ -41,11 +42,11 @@ def test_bfloat16_and_float32_give_the_same_scores_on_sim(tmp_path):
     for dtype in ("float32", "bfloat16"):
         options = {"like": "mae"} | ({"dtype": dtype} if dtype != "float32" else {})
         reports[dtype] = run_benchmark(RunOptions(
-            encoder="random", encoder_options=options, tasks=["open-world", "unseen-species"],
-            results_dir=str(tmp_path / "results"), device="cpu", progress=False), ds)
+            encoder=EncoderSpec("random", options=options, device="cpu"), tasks=("open-world", "unseen-species"),
+            results_dir=str(tmp_path / "results"), progress=False), ds)
     fp32, bf16 = reports["float32"], reports["bfloat16"]
     assert fp32.run_id != bf16.run_id
-    for a, b in zip(fp32.outcomes, bf16.outcomes):
+    for a, b in zip(fp32.statuses, bf16.statuses):
         assert a.result["dtype"] == "float32" and b.result["dtype"] == "bfloat16"
         assert b.result["encoder"]["dtype"] == "bfloat16" and b.result["cache"] == {s: "miss" for s in b.result["cache"]}
         for name, value in a.result["scores"].items():

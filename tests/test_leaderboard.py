@@ -14,7 +14,8 @@ import pytest
 from benchbarcode import leaderboard
 from benchbarcode.cli import main
 from benchbarcode.registry import get_encoder
-from benchbarcode.results import SCHEMA_VERSION, build_result, is_profile, load_results, write_result
+from benchbarcode.results import SCHEMA_VERSION, build_result, is_profile, write_result
+from benchbarcode.store import load_results
 from benchbarcode.stats import paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]

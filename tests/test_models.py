@@ -1,7 +1,9 @@
-"""Tests for benchbarcode.models: masking, the three pretraining objectives, saving, pooling."""
+"""Tests for benchbarcode.models: masking, the three pretraining objectives, saving, pooling,
+the shared config builder and batch preamble, and the untrained in-house encoder."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -9,18 +11,23 @@ import pytest
 import torch
 import transformers
 
+from benchbarcode.errors import UserError
 from benchbarcode.models import (
     CausalForPretraining,
     LinearCEHead,
     MAEForPretraining,
     MLMForPretraining,
+    bert_encoder_config,
     encode,
+    gpt2_encoder_config,
     last_token,
     light_decoder_sizes,
     linear_cross_entropy,
     masked_mean,
     sample_mask,
+    transformer_sizes,
 )
+from benchbarcode.registry import get_encoder
 from benchbarcode.tokenizers import MASK_ID, UNK_ID, KmerTokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny problems
@@ -454,3 +461,51 @@ def test_encode_ignores_padding_content():
     torch.testing.assert_close(encode(model.encoder, ids, am), encode(model.encoder, other, am), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError):
         encode(model.encoder, ids, am, pooling="cls")
+
+
+# ----------------------------------------------------------------------------- shared pieces
+def test_config_builders_write_the_shared_conventions_in_each_familys_names():
+    bert = bert_encoder_config(3, 30, 2, 4, 32, hidden_dropout=0.2, attention_dropout=0.3)
+    gpt = gpt2_encoder_config(3, 30, 2, 4, 32, 48, hidden_dropout=0.2, attention_dropout=0.3)
+    assert transformer_sizes(bert) == {"layers": 2, "heads": 4, "hidden": 32, "ffn": 128}  # 4 x hidden
+    assert transformer_sizes(gpt) == {"layers": 2, "heads": 4, "hidden": 32, "ffn": 48}
+    for cfg, positions in ((bert, bert.max_position_embeddings), (gpt, gpt.n_positions)):
+        assert (cfg.vocab_size, positions, cfg.pad_token_id) == (4**3 + 2, 30, None)
+        assert cfg._attn_implementation == "sdpa"
+    assert (bert.hidden_dropout_prob, bert.attention_probs_dropout_prob, bert.hidden_act) == (0.2, 0.3, "gelu")
+    assert (gpt.resid_pdrop, gpt.embd_pdrop, gpt.attn_pdrop) == (0.2, 0.2, 0.3)
+    assert (gpt.activation_function, gpt.use_cache, gpt.bos_token_id, gpt.eos_token_id) == ("gelu", False, None, None)
+    for builder in (bert_encoder_config, gpt2_encoder_config):
+        with pytest.raises(ValueError, match="multiple of heads"):
+            builder(3, 30, 2, 3, 32)
+
+
+@pytest.mark.parametrize("cls", [MAEForPretraining, MLMForPretraining, CausalForPretraining])
+def test_prepare_batch_moves_trims_and_draws_the_mask_only_for_masking_objectives(cls):
+    torch.manual_seed(0)
+    model = cls.from_sizes(**SIZES)
+    ids, am = _random_batch(n=4, seed=3)
+    wide = torch.cat([ids, torch.full((4, 5), UNK_ID)], 1), torch.cat([am, torch.zeros(4, 5, dtype=am.dtype)], 1)
+    got_ids, got_am, mask = model.prepare_batch(wide[0].numpy(), wide[1].numpy())
+    width = int(am.sum(1).max())  # the columns no row attends are gone
+    assert torch.equal(got_ids, ids[:, :width]) and torch.equal(got_am, am[:, :width])
+    if cls.masks:
+        assert mask.dtype == torch.bool and mask.shape == got_ids.shape
+    else:
+        assert mask is None
+
+
+@pytest.mark.parametrize("name", ["mae", "mlm", "gpt"])
+def test_inhouse_initial_preset_is_the_random_control_of_the_same_seed(name):
+    entry = get_encoder(name)
+    params = inspect.signature(entry.factory).parameters
+    assert {"checkpoint", "initial_preset", "initial_seed"} <= set(params) and "objective" not in params
+    untrained = entry.create(initial_preset="tiny", initial_seed=3)
+    control = get_encoder("random").create(like=name, preset="tiny", seed=3)
+    mine, theirs = untrained.model.state_dict(), control.model.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert untrained.meta.checkpoint == {"preset": "tiny", "seed": 3, "weights": "random initialisation"}
+    assert untrained.meta.budget == {"steps": 0, "flops": 0.0}
+    assert untrained.meta.objective == entry.meta.objective
+    with pytest.raises(UserError, match="not both"):
+        entry.create(checkpoint="somewhere", initial_preset="tiny")

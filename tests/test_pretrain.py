@@ -14,16 +14,16 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel
 
+from benchbarcode.checkpoints import CHECKPOINT_DIR, META_FILE, WEIGHTS_FILE
 from benchbarcode.cli import main
 from benchbarcode.data import load_barcodes
 from benchbarcode.errors import UserError
 from benchbarcode.models.presets import get_preset
-from benchbarcode.checkpoints import CHECKPOINT_DIR, META_FILE, WEIGHTS_FILE
-from benchbarcode.pretrain import pretrain
+from benchbarcode.pretrain import PretrainJob, pretrain
 from benchbarcode.registry import get_encoder
 
 DATA = "sim:1500"
-TINY = dict(layers=1, hidden=32, heads=2, intermediate=64, batch_size=8, warmup_steps=2)
+TINY = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "batch_size": 8, "warmup_steps": 2}
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +60,14 @@ def test_cli_pretrain_then_automodel_loads(tmp_path, name, model_type):
 @pytest.mark.parametrize("objective", ["mae", "mlm", "causal"])
 def test_loss_falls_on_sim(tmp_path, corpus, objective):
     preset = small(objective, steps=60, lr=3e-3, batch_size=16, warmup_steps=5)
-    meta = pretrain(objective, preset, corpus, tmp_path, progress=False)
+    meta = pretrain(PretrainJob(objective, preset, corpus, tmp_path, progress=False))
     losses = [loss for _, loss in meta["loss_history"]]
     assert np.mean(losses[-10:]) < np.mean(losses[:5]) - 0.3
 
 
 def test_resume_equals_uninterrupted(tmp_path, corpus):
     preset = small("mae", steps=12)
-    full = pretrain("mae", preset, corpus, tmp_path / "full", progress=False, checkpoint_every=4)
+    full = pretrain(PretrainJob("mae", preset, corpus, tmp_path / "full", progress=False, checkpoint_every=4))
 
     def interrupt(step, loss):
         if step == 7:
@@ -75,14 +75,14 @@ def test_resume_equals_uninterrupted(tmp_path, corpus):
 
     part = tmp_path / "part"
     with pytest.raises(KeyboardInterrupt):
-        pretrain("mae", preset, corpus, part, progress=False, checkpoint_every=4, on_step=interrupt)
+        pretrain(PretrainJob("mae", preset, corpus, part, progress=False, checkpoint_every=4), on_step=interrupt)
     state = json.loads((part / CHECKPOINT_DIR / "state.json").read_text())
     assert state["step"] == 7 and not (part / META_FILE).exists()
     with pytest.raises(UserError, match="--resume"):
-        pretrain("mae", preset, corpus, part, progress=False)
+        pretrain(PretrainJob("mae", preset, corpus, part, progress=False))
     with pytest.raises(UserError, match="other settings"):
-        pretrain("mae", preset, corpus, part, progress=False, resume=True, seed=5)
-    resumed = pretrain("mae", preset, corpus, part, progress=False, resume=True)
+        pretrain(PretrainJob("mae", preset, corpus, part, progress=False, resume=True, seed=5))
+    resumed = pretrain(PretrainJob("mae", preset, corpus, part, progress=False, resume=True))
     assert resumed["loss_history"] == full["loss_history"]
     assert resumed["budget"]["flops"] == pytest.approx(full["budget"]["flops"])
     a = AutoModel.from_pretrained(tmp_path / "full").state_dict()
@@ -93,10 +93,10 @@ def test_resume_equals_uninterrupted(tmp_path, corpus):
 
 def test_existing_output_needs_overwrite(tmp_path, corpus, capsys):
     preset = small("mlm", steps=3)
-    pretrain("mlm", preset, corpus, tmp_path, progress=False)
+    pretrain(PretrainJob("mlm", preset, corpus, tmp_path, progress=False))
     with pytest.raises(UserError, match="--overwrite"):
-        pretrain("mlm", preset, corpus, tmp_path, progress=False)
-    meta = pretrain("mlm", preset, corpus, tmp_path, progress=False, overwrite=True)
+        pretrain(PretrainJob("mlm", preset, corpus, tmp_path, progress=False))
+    meta = pretrain(PretrainJob("mlm", preset, corpus, tmp_path, progress=False, overwrite=True))
     assert meta["budget"]["steps"] == 3
     assert main(["pretrain", "--encoder", "mlm", "--data", DATA, "--out", str(tmp_path), "--quiet"]) == 2
     assert "--overwrite" in capsys.readouterr().err
@@ -116,8 +116,8 @@ def test_cli_loss_on(tmp_path, capsys):
 
 def test_embeddings_deterministic(tmp_path, corpus):
     preset = small("mae", steps=5)
-    pretrain("mae", preset, corpus, tmp_path / "a", progress=False, seed=3)
-    pretrain("mae", preset, corpus, tmp_path / "b", progress=False, seed=3)
+    pretrain(PretrainJob("mae", preset, corpus, tmp_path / "a", progress=False, seed=3))
+    pretrain(PretrainJob("mae", preset, corpus, tmp_path / "b", progress=False, seed=3))
     seqs = corpus[:40]
     ea = get_encoder("mae").create(checkpoint=str(tmp_path / "a")).embed(seqs, batch_size=7)
     eb = get_encoder("mae").create(checkpoint=str(tmp_path / "b")).embed(seqs, batch_size=16)
@@ -129,7 +129,7 @@ def test_embeddings_deterministic(tmp_path, corpus):
 def test_bad_checkpoint_dir_and_wrong_objective(tmp_path, corpus):
     with pytest.raises(UserError, match="not a benchbarcode encoder directory"):
         get_encoder("mae").create(checkpoint=str(tmp_path))
-    pretrain("causal", small("causal", steps=2), corpus, tmp_path / "g", progress=False)
+    pretrain(PretrainJob("causal", small("causal", steps=2), corpus, tmp_path / "g", progress=False))
     with pytest.raises(UserError, match="not mae"):
         get_encoder("mae").create(checkpoint=str(tmp_path / "g"))
 
@@ -138,7 +138,8 @@ def torchrun(args: list[str], tmp_path, processes: int = 2) -> subprocess.Comple
     """``args`` under torchrun as CI has it: the module launcher of this interpreter, CPU, gloo."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          check=False)
 
 
 def test_torchrun_two_processes_agree(tmp_path):
@@ -162,7 +163,7 @@ def test_torchrun_two_processes_take_the_steps_of_one(tmp_path):
     proc = torchrun([str(script), str(tmp_path / "two")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     alone = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], capture_output=True, text=True,
-                           timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                           timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
     assert alone.returncode == 0, alone.stderr[-2000:]
     for objective in ("mae", "mlm", "causal"):
         one, two = (json.loads((tmp_path / n / objective / META_FILE).read_text()) for n in ("one", "two"))
@@ -182,7 +183,7 @@ MEMORY_PROBE = """
 import resource, sys, tempfile
 from benchbarcode.data import load_barcodes
 from benchbarcode.models.presets import get_preset
-from benchbarcode.pretrain import pretrain
+from benchbarcode.pretrain import PretrainJob, pretrain
 corpus = load_barcodes("sim:1500").pretraining_sequences()
 preset = get_preset("mlm", "tiny").with_overrides(steps=70, batch_size=32, k=4)
 rss = {}
@@ -190,7 +191,7 @@ def probe(step, loss):
     if step in (20, 70):
         rss[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 with tempfile.TemporaryDirectory() as d:
-    pretrain("mlm", preset, corpus, d, progress=False, on_step=probe)
+    pretrain(PretrainJob("mlm", preset, corpus, d, progress=False), on_step=probe)
 print(rss[70] - rss[20])
 """
 
@@ -199,7 +200,7 @@ def test_training_memory_stays_flat():
     """Batches of varying shape used to fragment glibc's heap (+10 MB per step); see
     ``runtime.trim_heap``. 50 steps may now grow the peak resident size by < 150 MB."""
     proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     growth_mb = float(proc.stdout.strip().splitlines()[-1])
     assert growth_mb < 150, f"peak RSS grew by {growth_mb:.0f} MB over 50 steps"

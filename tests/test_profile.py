@@ -27,7 +27,7 @@ def test_synthetic_barcodes_are_seeded_acgt():
 def test_derived_flops_match_a_hand_count_and_torchs_count():
     """The derived forward FLOPs of a BERT encoder equal the count by hand, and torch's counter
     agrees on the linear layers (it does not see CPU flash attention, so the ratio is that share)."""
-    encoder = build_encoder(ProfileOptions("mae"), "cpu")
+    encoder = build_encoder(ProfileOptions("mae").validate(), "cpu")
     cfg = encoder.model.config
     h, f, layers, t = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, 109
     linear = layers * 2 * t * (4 * h * h + 2 * h * f)

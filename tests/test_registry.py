@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import install_plugin
 
 from benchbarcode import registry
 from benchbarcode.cli import main
@@ -54,13 +55,8 @@ def test_entry_point_plugin_discovered(tmp_path, monkeypatch):
                 return np.array([[len(s), (s.count("G") + s.count("C")) / max(1, len(s))]
                                  for s in sequences], dtype=np.float32)
     '''))
-    dist = tmp_path / "bbplugin_demo-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bbplugin-demo\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[benchbarcode.encoders]\nlengthgc = bbplugin_demo:LengthEncoder\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry.ENCODERS, "_plugins_loaded", False)
-    monkeypatch.setattr(registry.ENCODERS, "_entries", dict(registry.ENCODERS._entries))
+    install_plugin(tmp_path, monkeypatch, "bbplugin_demo", pkg.read_text(), "benchbarcode.encoders",
+                   "lengthgc = bbplugin_demo:LengthEncoder")
     entry = registry.get_encoder("lengthgc")
     assert entry.origin == "plugin bbplugin-demo 1.0" and entry.meta.family == "demo"
     assert "third-party demo" in entry.description

@@ -12,7 +12,8 @@ import pytest
 from benchbarcode import __version__, results
 from benchbarcode.errors import UserError
 from benchbarcode.registry import get_encoder
-from benchbarcode.results import (SCHEMA_VERSION, build_result, environment, load_results, read_result,
+from benchbarcode.store import load_results
+from benchbarcode.results import (SCHEMA_VERSION, build_result, environment, read_result,
                                   validate_result, write_result)
 
 TASK = {"name": "species-knn", "version": 1, "description": "1-NN species on unseen records",

@@ -23,10 +23,12 @@ from benchbarcode.cli import main
 from benchbarcode.data import load_barcodes
 from benchbarcode.errors import UserError
 from benchbarcode.models import presets
-from benchbarcode.pretrain import pretrain
+from benchbarcode.pretrain import PretrainJob, pretrain
 from benchbarcode.run import RunOptions, run_benchmark
+from benchbarcode.spec import EncoderSpec
 
-TINY = dict(layers=1, hidden=32, heads=2, intermediate=64, batch_size=8, warmup_steps=2, steps=12)
+TINY = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "batch_size": 8, "warmup_steps": 2,
+        "steps": 12}
 EVERY = 4  # checkpoints at steps 4 and 8
 STOP_AT = 7  # the 7th step is the one interrupted
 
@@ -53,7 +55,7 @@ def preset():
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, corpus, preset) -> Path:
     out = tmp_path_factory.mktemp("full")
-    pretrain("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY)
+    pretrain(PretrainJob("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY))
     return out
 
 
@@ -142,7 +144,7 @@ def test_interrupt_anywhere_then_resume_equals_uninterrupted(tmp_path, corpus, p
     with monkeypatch.context() as patch:
         _inject(point, how, patch)
         with pytest.raises(KeyboardInterrupt) as stopped:
-            pretrain("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY)
+            pretrain(PretrainJob("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY))
     state = checkpoints.resumable_state(out)
     if how == "signal":  # SIGINT waits for the step in flight, which is then saved
         step = 8 if point == "checkpoint write" else STOP_AT
@@ -155,7 +157,7 @@ def test_interrupt_anywhere_then_resume_equals_uninterrupted(tmp_path, corpus, p
     assert state["step"] == step and state["budget"]["sequences"] == step * preset.batch_size
     assert not (out / META_FILE).exists()
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no staging left behind
-    pretrain("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY, resume=True)
+    pretrain(PretrainJob("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY, resume=True))
     assert_same_run(out, uninterrupted)
 
 
@@ -176,13 +178,13 @@ def test_a_crash_between_the_renames_keeps_the_previous_checkpoint(tmp_path, cor
     with monkeypatch.context() as patch:
         patch.setattr(Path, "rename", rename)
         with pytest.raises(SystemExit):
-            pretrain("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY)
+            pretrain(PretrainJob("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY))
     assert renames == [".checkpoint.tmp", CHECKPOINT_DIR, ".checkpoint.tmp"]
     assert not (out / CHECKPOINT_DIR).exists() and (out / ".checkpoint.old").is_dir()
     assert checkpoints.resumable_state(out)["step"] == EVERY
     with pytest.raises(UserError, match="holds an unfinished run"):
-        pretrain("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY)
-    pretrain("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY, resume=True)
+        pretrain(PretrainJob("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY))
+    pretrain(PretrainJob("mae", preset, corpus, out, progress=False, checkpoint_every=EVERY, resume=True))
     assert_same_run(out, uninterrupted)
     assert sorted(p.name for p in out.iterdir()) == sorted([META_FILE, WEIGHTS_FILE, "config.json"])
 
@@ -198,7 +200,7 @@ def test_sigint_to_the_pretrain_command_then_resume(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full, part = tmp_path / "full", tmp_path / "part"
     proc = subprocess.Popen([*CLI, "--out", str(part)], env=env, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see ctrl_c_raises
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 (see ctrl_c_raises)
     state = part / CHECKPOINT_DIR / "state.json"
     deadline = time.monotonic() + 300
     while not state.is_file() and proc.poll() is None and time.monotonic() < deadline:
@@ -212,9 +214,10 @@ def test_sigint_to_the_pretrain_command_then_resume(tmp_path):
         f"benchbarcode: interrupted (pretraining stopped after step {saved} of 400, saved in "
         f"{part / CHECKPOINT_DIR}); finished work is kept: re-run the same command to resume (pretrain: add --resume)")
     resumed = subprocess.run([*CLI, "--out", str(part), "--resume"], env=env, capture_output=True, text=True,
-                             timeout=600)
+                             timeout=600, check=False)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    once = subprocess.run([*CLI, "--out", str(full)], env=env, capture_output=True, text=True, timeout=600)
+    once = subprocess.run([*CLI, "--out", str(full)], env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
     assert once.returncode == 0, once.stderr[-2000:]
     assert_same_run(part, full)
 
@@ -229,7 +232,7 @@ def test_run_resumes_the_pretraining_interrupted_in_its_cache(tmp_path, monkeypa
 
     def run(name: str):
         monkeypatch.setenv("BENCHBARCODE_CACHE", str(tmp_path / name / "cache"))
-        return run_benchmark(RunOptions(encoder="mae", preset="unit", tasks=["open-world"], device="cpu",
+        return run_benchmark(RunOptions(encoder=EncoderSpec("mae", preset="unit", device="cpu"), tasks=("open-world",),
                                         results_dir=str(tmp_path / name / "results"), progress=False), ds)
 
     with monkeypatch.context() as patch:  # the default checkpoint interval is 50 steps: Ctrl-C in step 57
@@ -241,7 +244,7 @@ def test_run_resumes_the_pretraining_interrupted_in_its_cache(tmp_path, monkeypa
     resumed, once = run("part"), run("full")
     [reference] = (tmp_path / "full" / "cache" / "pretrained").iterdir()
     assert_same_run(directory, reference)
-    a, b = resumed.outcomes[0].result, once.outcomes[0].result
+    a, b = resumed.statuses[0].result, once.statuses[0].result
     assert a["scores"] == b["scores"] and a["encoder"]["budget"]["steps"] == 60
 
 
@@ -305,7 +308,7 @@ def test_run_pretrains_again_when_its_cached_encoder_or_checkpoint_is_damaged(tm
     ds = load_barcodes("sim:1200")
 
     def run():
-        return run_benchmark(RunOptions(encoder="mae", preset="unit", tasks=["open-world"], device="cpu",
+        return run_benchmark(RunOptions(encoder=EncoderSpec("mae", preset="unit", device="cpu"), tasks=("open-world",),
                                         results_dir=str(tmp_path / "results"), progress=False, overwrite=True), ds)
 
     first = run()
@@ -317,8 +320,8 @@ def test_run_pretrains_again_when_its_cached_encoder_or_checkpoint_is_damaged(tm
     again = run()
     assert "does not read back" in caplog.text and "sha256" in caplog.text
     assert (directory / WEIGHTS_FILE).read_bytes() == good
-    assert again.outcomes[0].result["scores"] == first.outcomes[0].result["scores"]
-    assert again.outcomes[0].result["timings_s"]["pretrain"] > 0
+    assert again.statuses[0].result["scores"] == first.statuses[0].result["scores"]
+    assert again.statuses[0].result["timings_s"]["pretrain"] > 0
 
     caplog.clear()  # an unfinished run in the cache whose state does not parse: started clean
     shutil.rmtree(directory)
@@ -330,4 +333,4 @@ def test_run_pretrains_again_when_its_cached_encoder_or_checkpoint_is_damaged(tm
     third = run()
     assert "does not read back" in caplog.text
     assert (directory / WEIGHTS_FILE).read_bytes() == good
-    assert third.outcomes[0].result["scores"] == first.outcomes[0].result["scores"]
+    assert third.statuses[0].result["scores"] == first.statuses[0].result["scores"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -16,6 +17,7 @@ from benchbarcode.models import presets
 from benchbarcode.registry import get_task
 from benchbarcode.results import read_result
 from benchbarcode.run import RunOptions, run_benchmark
+from benchbarcode.spec import EncoderSpec
 
 DATA = "sim:1200"
 
@@ -30,15 +32,17 @@ def cache_env(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHBARCODE_CACHE", str(tmp_path / "cache"))
 
 
-def opts(tmp_path, **kw) -> RunOptions:
-    base = dict(encoder="kmer", encoder_options={"k": 4}, tasks=["open-world", "unseen-species"],
-                results_dir=str(tmp_path / "results"), device="cpu", progress=False)
+def opts(tmp_path, encoder="kmer", encoder_options=None, preset="tiny", seed=0, **kw) -> RunOptions:
+    spec = EncoderSpec(encoder, options={"k": 4} if encoder_options is None else encoder_options, preset=preset,
+                       seed=seed, device="cpu")
+    base = dict(encoder=spec, tasks=("open-world", "unseen-species"), results_dir=str(tmp_path / "results"),
+                progress=False)
     return RunOptions(**{**base, **kw})
 
 
 def test_run_writes_valid_results_with_provenance(tmp_path, ds):
     report = run_benchmark(opts(tmp_path, command=["benchbarcode", "run"]), ds)
-    assert [o.status for o in report.outcomes] == ["done", "done"]
+    assert [o.status for o in report.statuses] == ["done", "done"]
     path = tmp_path / "results" / "kmer" / report.run_id / "open-world.json"
     result = read_result(path)
     assert result["task"]["name"] == "open-world" and result["main_score"] == "accuracy"
@@ -55,12 +59,12 @@ def test_run_writes_valid_results_with_provenance(tmp_path, ds):
 def test_second_run_skips_existing_results_and_hits_the_cache(tmp_path, ds):
     first = run_benchmark(opts(tmp_path), ds)
     again = run_benchmark(opts(tmp_path), ds)
-    assert [o.status for o in again.outcomes] == ["existing", "existing"]
+    assert [o.status for o in again.statuses] == ["existing", "existing"]
     assert again.run_id == first.run_id
     redo = run_benchmark(opts(tmp_path, overwrite=True), ds)
-    assert [o.status for o in redo.outcomes] == ["done", "done"]
-    assert set(redo.outcomes[0].result["cache"].values()) == {"hit"}
-    assert redo.outcomes[0].result["scores"] == first.outcomes[0].result["scores"]
+    assert [o.status for o in redo.statuses] == ["done", "done"]
+    assert set(redo.statuses[0].result["cache"].values()) == {"hit"}
+    assert redo.statuses[0].result["scores"] == first.statuses[0].result["scores"]
 
 
 def test_run_id_changes_with_seed_limit_and_encoder_options(tmp_path, ds):
@@ -84,8 +88,8 @@ def test_interrupted_run_resumes(tmp_path, ds, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setenv("BENCHBARCODE_CACHE", str(tmp_path / "cache"))
     report = run_benchmark(opts(tmp_path), ds)
-    assert [o.status for o in report.outcomes] == ["existing", "done"]
-    assert report.outcomes[1].result["cache"]["test_unseen"] == "hit"  # embedded before the interrupt
+    assert [o.status for o in report.statuses] == ["existing", "done"]
+    assert report.statuses[1].result["cache"]["test_unseen"] == "hit"  # embedded before the interrupt
 
 
 def test_corrupt_cache_file_is_recomputed_not_trusted(tmp_path, ds):
@@ -95,13 +99,13 @@ def test_corrupt_cache_file_is_recomputed_not_trusted(tmp_path, ds):
     for f in files:
         f.write_bytes(f.read_bytes()[:100])  # truncated
     again = run_benchmark(opts(tmp_path, tasks=["open-world"], overwrite=True), ds)
-    result = again.outcomes[0].result
+    result = again.statuses[0].result
     assert set(result["cache"].values()) == {"miss"}
-    assert result["scores"] == first.outcomes[0].result["scores"]
+    assert result["scores"] == first.statuses[0].result["scores"]
 
 
 def test_limit_subsamples_each_split_deterministically(tmp_path, ds):
-    a = run_benchmark(opts(tmp_path, limit=150, tasks=["open-world"]), ds).outcomes[0].result
+    a = run_benchmark(opts(tmp_path, limit=150, tasks=["open-world"]), ds).statuses[0].result
     assert a["counts"]["queries"] + a["counts"].get("dropped_missing_test_unseen", 0) <= 150
     # the keys (train, 508 records) are the split larger than the limit: only they can show it applied
     assert a["counts"]["keys"] + a["counts"]["dropped_missing_train"] == 150
@@ -127,13 +131,13 @@ def test_in_house_encoder_is_pretrained_once_and_budget_recorded(tmp_path, ds, m
     monkeypatch.setattr(pretrain_module, "pretrain", spy)
     o = opts(tmp_path, encoder="mae", encoder_options={}, preset="unit", tasks=["open-world"])
     first = run_benchmark(o, ds)
-    result = first.outcomes[0].result
+    result = first.statuses[0].result
     assert result["encoder"]["budget"]["steps"] == 3
     assert result["timings_s"]["pretrain"] > 0
     pretrained = list((tmp_path / "cache" / "pretrained").iterdir())
     assert len(pretrained) == 1 and (pretrained[0] / "benchbarcode.json").is_file()
-    second = run_benchmark(RunOptions(**{**o.__dict__, "overwrite": True}), ds)
-    assert second.outcomes[0].result["timings_s"]["pretrain"] == 0  # reused, not retrained
+    second = run_benchmark(dataclasses.replace(o, overwrite=True), ds)
+    assert second.statuses[0].result["timings_s"]["pretrain"] == 0  # reused, not retrained
     assert second.run_id == first.run_id and len(calls) == 1  # pretrained once
 
 
@@ -152,7 +156,7 @@ def test_open_world_equals_independent_1nn_on_embed_outputs(tmp_path, ds):
     q = q / np.linalg.norm(q, axis=1, keepdims=True)
     predicted = kg[kg != ""][np.argmax(q @ k.T, axis=1)]
     expected = float(np.mean(predicted == qg[qg != ""]))
-    assert report.outcomes[0].result["scores"]["accuracy"] == pytest.approx(expected, abs=1e-12)
+    assert report.statuses[0].result["scores"]["accuracy"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_task_that_cannot_run_is_skipped_with_its_reason(tmp_path, ds, monkeypatch):
@@ -163,8 +167,8 @@ def test_task_that_cannot_run_is_skipped_with_its_reason(tmp_path, ds, monkeypat
 
     monkeypatch.setattr(task_class, "evaluate", refuse)
     report = run_benchmark(opts(tmp_path), ds)
-    assert [o.status for o in report.outcomes] == ["done", "skipped"]
-    assert "fewer than 2 species" in report.outcomes[1].reason
+    assert [o.status for o in report.statuses] == ["done", "skipped"]
+    assert "fewer than 2 species" in report.statuses[1].reason
     assert not (report.directory / "unseen-species.json").exists()
 
 
@@ -227,6 +231,8 @@ def test_existing_results_are_not_pretrained_for_again(tmp_path, ds, monkeypatch
     monkeypatch.setattr(presets, "PRESETS", fast)
     o = opts(tmp_path, encoder="mae", encoder_options={}, preset="unit", tasks=["open-world"])
     first = run_benchmark(o, ds)
+    (pretrained,) = (tmp_path / "cache" / "pretrained").iterdir()
+    assert first.statuses[0].result["pretraining_key"] == pretrained.name  # what the store finds it by
     import shutil
 
     shutil.rmtree(tmp_path / "cache")
@@ -234,5 +240,5 @@ def test_existing_results_are_not_pretrained_for_again(tmp_path, ds, monkeypatch
 
     monkeypatch.setattr(pretrain_module, "pretrain", lambda *a, **k: pytest.fail("pretrained again"))
     again = run_benchmark(o, ds)
-    assert [x.status for x in again.outcomes] == ["existing"] and again.run_id == first.run_id
-    assert again.outcomes[0].result == first.outcomes[0].result
+    assert [x.status for x in again.statuses] == ["existing"] and again.run_id == first.run_id
+    assert again.statuses[0].result == first.statuses[0].result

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchbarcode.data import simulator
 from benchbarcode.data.simulator import SEQ_LEN, simulate
 
 COLUMNS = ["processid", "order", "family", "genus", "species", "bin", "sequence"]
@@ -244,3 +245,15 @@ def test_default_size_under_another_seed(df):
     assert len(other) == 20_000 and other.processid.is_unique
     pd.testing.assert_frame_equal(simulate(20_000, 1), other)
     assert not other.sequence.equals(df.sequence) and not other.species.equals(df.species)
+
+
+@pytest.mark.parametrize("total", [1, 2, 3, 7, 100])
+def test_group_sizes_are_contiguous_blocks_of_the_total(total):
+    rng = np.random.default_rng(total)
+    sizes = simulator.contiguous_sizes(rng, total, 2.8, first_min=2)
+    assert sizes.sum() == total and (sizes >= 1).all()
+    if total >= 4:
+        assert (sizes[:2] >= 2).all()
+    parts = min(3, total)
+    cuts = simulator.random_cut_sizes(rng, total, parts)
+    assert cuts.dtype == np.int64 and len(cuts) == parts and cuts.sum() == total and (cuts >= 1).all()

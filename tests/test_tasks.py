@@ -9,12 +9,13 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import install_plugin
 import torch
 from sklearn.neighbors import NearestNeighbors
 
 from benchbarcode import registry
 from benchbarcode.errors import UserError
-from benchbarcode.tasks import summary_score
+from benchbarcode.summary import summary_score
 from benchbarcode.tasks.clustering import N_COMPONENTS
 from benchbarcode.neighbours import nearest_keys
 from benchbarcode.tasks.knn import OpenWorldTask
@@ -49,10 +50,10 @@ def test_open_world_separated_genera_score_one():
         {"train": keys, "test_unseen": queries},
         {"train": frame([f"seen{i}" for i in range(len(keys))], key_genus),
          "test_unseen": frame([f"new{i}" for i in range(len(queries))], query_genus)})
-    assert result["scores"] == {"accuracy": 1.0, "balanced_accuracy": 1.0,
+    assert result.scores == {"accuracy": 1.0, "balanced_accuracy": 1.0,
                                 "accuracy_centred": 1.0, "balanced_accuracy_centred": 1.0}
-    assert result["counts"]["keys"] == 160 and result["counts"]["queries"] == 80
-    assert result["counts"]["key_classes"] == 8 and result["scores_std"] == {}
+    assert result.counts["keys"] == 160 and result.counts["queries"] == 80
+    assert result.counts["key_classes"] == 8 and result.scores_std == {}
 
 
 def test_unseen_species_random_embeddings_are_at_chance():
@@ -62,7 +63,7 @@ def test_unseen_species_random_embeddings_are_at_chance():
     emb = {"key_unseen": rng.normal(size=(n * 10, 32)).astype(np.float32),
            "test_unseen": rng.normal(size=(n * 10, 32)).astype(np.float32)}
     labels = {"key_unseen": frame(species * 10), "test_unseen": frame(species * 10)}
-    scores = registry.get_task("unseen-species").evaluate(emb, labels)["scores"]
+    scores = registry.get_task("unseen-species").evaluate(emb, labels).scores
     for metric, value in scores.items():
         assert 0 < value < 3 / n, metric
 
@@ -76,8 +77,8 @@ def test_unseen_species_scores_only_queries_whose_species_has_keys():
     labels = {"key_unseen": frame(key_species), "test_unseen": frame(query_species)}
     task = registry.get_task("unseen-species")
     result = task.evaluate(emb, labels)
-    assert result["scores"]["accuracy"] == 1.0 and result["counts"]["queries_excluded"] == 5
-    assert result["counts"]["queries"] == 15 and task.meta.version == "2"
+    assert result.scores["accuracy"] == 1.0 and result.counts["queries_excluded"] == 5
+    assert result.counts["queries"] == 15 and task.meta.version == "2"
     assert "excluded and counted" in task.meta.protocol["queries_without_key_class"]
     # open-world keeps the reference protocol: such queries count (and are wrong)
     assert registry.get_task("open-world").meta.version == "1"
@@ -94,8 +95,8 @@ def test_clustering_says_too_many_records_instead_of_running_out_of_memory(monke
     monkeypatch.setattr(clustering, "MAX_RECORDS", 40)
     x = np.random.default_rng(3).normal(size=(41, 8)).astype(np.float32)
     result = registry.get_task("clustering").evaluate({"test_unseen": x}, {"test_unseen": frame([f"s{i % 5}" for i in range(41)])})
-    assert result["unscored"].startswith("too many records to cluster: 41 > 40 (Ward linkage needs")
-    assert result["scores"] == {}
+    assert result.unscored.startswith("too many records to cluster: 41 > 40 (Ward linkage needs")
+    assert result.scores == {}
 
 
 def test_clustering_says_too_few_records_instead_of_a_number():
@@ -107,8 +108,8 @@ def test_clustering_says_too_few_records_instead_of_a_number():
     labels = {"test_unseen": frame([f"s{i % 21}" for i in range(27)])}
     task = registry.get_task("clustering")
     result = task.evaluate({"test_unseen": x}, labels)
-    assert result["unscored"].startswith("too few records to score: 27 records of 21 classes")
-    assert result["scores"] == {} and task.unsupported(labels).startswith("too few records")
+    assert result.unscored.startswith("too few records to score: 27 records of 21 classes")
+    assert result.scores == {} and task.unsupported(labels).startswith("too few records")
     written = build_result(run_id="r", task_meta=task.meta.to_dict(),
                            encoder_meta=registry.get_encoder("kmer").create(k=2).meta.to_dict(),
                            data_identity={"name": "d", "source": "d", "content_hash": "c" * 64, "records": 27,
@@ -116,7 +117,7 @@ def test_clustering_says_too_few_records_instead_of_a_number():
                            device="cpu", dtype="float32", batch_size=8, seeds={"run": 0}, outcome=result,
                            timings_s={"pretrain": 0, "embed": 0, "evaluate": 0})
     validate_result(written)
-    assert written["main_value"] is None and written["unscored"] == result["unscored"]
+    assert written["main_value"] is None and written["unscored"] == result.unscored
 
 
 def test_centring_rescues_a_shared_offset():
@@ -131,7 +132,7 @@ def test_centring_rescues_a_shared_offset():
     queries, query_genus = blobs(rng, centres, 25, noise=0.05, prefix="g")
     scores = OpenWorldTask().evaluate(
         {"train": keys, "test_unseen": queries},
-        {"train": frame(key_genus), "test_unseen": frame(query_genus)})["scores"]
+        {"train": frame(key_genus), "test_unseen": frame(query_genus)}).scores
     assert scores["accuracy"] < 0.75 and scores["balanced_accuracy"] < 0.75
     assert scores["accuracy_centred"] == 1.0 and scores["balanced_accuracy_centred"] == 1.0
 
@@ -261,9 +262,9 @@ def test_open_world_chunking_does_not_change_scores_and_drops_missing_genus():
     labels = {"train": frame(key_genus), "test_unseen": frame(query_genus)}
     small = OpenWorldTask(query_chunk=4, key_chunk=9).evaluate(emb, labels)
     assert small == OpenWorldTask().evaluate(emb, labels)
-    assert small["counts"]["dropped_missing_train"] == 2
-    assert small["counts"]["dropped_missing_test_unseen"] == 1
-    assert small["counts"]["keys"] == 58 and small["counts"]["queries"] == 29
+    assert small.counts["dropped_missing_train"] == 2
+    assert small.counts["dropped_missing_test_unseen"] == 1
+    assert small.counts["keys"] == 58 and small.counts["queries"] == 29
 
 
 # ----------------------------------------------------------------------------- linear probe
@@ -280,15 +281,15 @@ def probe_data(rng, n_classes: int, dim: int, sep: float):
 def test_closed_world_separated_species_score_one():
     emb, labels = probe_data(np.random.default_rng(5), 10, 16, sep=10.0)
     result = registry.get_task("closed-world").evaluate(emb, labels, seed=0)
-    assert result["scores"] == {"accuracy": 1.0, "balanced_accuracy": 1.0, "macro_f1": 1.0}
-    assert result["scores_std"] == {"accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0}
-    assert result["seeds"] == [0, 1, 2]
+    assert result.scores == {"accuracy": 1.0, "balanced_accuracy": 1.0, "macro_f1": 1.0}
+    assert result.scores_std == {"accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0}
+    assert result.seeds == (0, 1, 2)
 
 
 def test_closed_world_random_features_are_at_chance():
     n = 20
     emb, labels = probe_data(np.random.default_rng(6), n, 16, sep=0.0)
-    scores = registry.get_task("closed-world").evaluate(emb, labels)["scores"]
+    scores = registry.get_task("closed-world").evaluate(emb, labels).scores
     for metric, value in scores.items():
         assert value < 3 / n, metric
 
@@ -302,17 +303,17 @@ def test_closed_world_deterministic_drops_unseen_and_records_selection():
     task = registry.get_task("closed-world")
     first = task.evaluate(emb, labels, seed=3)
     assert first == task.evaluate(emb, labels, seed=3)
-    assert first["seeds"] == [3, 4, 5]
-    assert set(first["scores_std"]) == {"accuracy", "balanced_accuracy", "macro_f1"}
-    counts = first["counts"]
+    assert first.seeds == (3, 4, 5)
+    assert set(first.scores_std) == {"accuracy", "balanced_accuracy", "macro_f1"}
+    counts = first.counts
     assert counts["dropped_unseen_val"] == 3 and counts["dropped_unseen_test"] == 5
     assert counts["dropped_missing_val"] == 1 and counts["dropped_missing_test"] == 1
     assert counts["val"] == 48 and counts["test"] == 72 and counts["classes"] == 12
-    selected = first["selected"]
+    selected = first.extras["selected"]
     assert set(selected["weight_decay"]) <= set(WEIGHT_DECAYS) and len(selected["weight_decay"]) == 3
     assert all(epoch >= 1 for epoch in selected["epoch"])
     assert task.meta.protocol["weight_decay_grid"] == list(WEIGHT_DECAYS)
-    assert task.evaluate(emb, labels, seed=4)["scores"] != first["scores"]
+    assert task.evaluate(emb, labels, seed=4).scores != first.scores
 
 
 def test_closed_world_selects_on_val():
@@ -321,8 +322,8 @@ def test_closed_world_selects_on_val():
     shifted = [f"s{(int(s[1:]) + 1) % 8}" for s in labels["val"]["species"]]
     labels["val"] = frame(shifted)
     result = registry.get_task("closed-world").evaluate(emb, labels)
-    assert max(result["selected"]["val_accuracy"]) < 0.3
-    assert result["counts"]["val"] == len(shifted)
+    assert max(result.extras["selected"]["val_accuracy"]) < 0.3
+    assert result.counts["val"] == len(shifted)
 
 
 def test_closed_world_needs_val_rows_of_seen_species():
@@ -340,7 +341,7 @@ def test_cuda_matches_cpu():
     np.testing.assert_array_equal(nearest_keys(keys, queries, device="cuda", key_chunk=77),
                                   nearest_keys(keys, queries))
     emb, labels = probe_data(rng, 10, 16, sep=10.0)
-    assert registry.get_task("closed-world").evaluate(emb, labels, device="cuda")["scores"]["accuracy"] == 1.0
+    assert registry.get_task("closed-world").evaluate(emb, labels, device="cuda").scores["accuracy"] == 1.0
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -352,11 +353,11 @@ def test_clustering_separated_species_and_bins():
     bins[:4] = [None, np.nan, "", None]
     emb, labels = {"test_unseen": x}, {"test_unseen": frame(species, bins=bins)}
     result = registry.get_task("clustering").evaluate(emb, labels, seed=0)
-    assert result["scores"]["ami_agglomerative"] > 0.95 and result["scores"]["ami_hdbscan"] > 0.9
-    assert result["counts"]["clustered_dims"] == N_COMPONENTS and result["counts"]["classes"] == 6
+    assert result.scores["ami_agglomerative"] > 0.95 and result.scores["ami_hdbscan"] > 0.9
+    assert result.counts["clustered_dims"] == N_COMPONENTS and result.counts["classes"] == 6
     binned = registry.get_task("bin-reconstruction").evaluate(emb, labels, seed=0)
-    assert binned["scores"]["ami_agglomerative"] > 0.95
-    assert binned["counts"]["dropped_missing_test_unseen"] == 4 and binned["counts"]["samples"] == 86
+    assert binned.scores["ami_agglomerative"] > 0.95
+    assert binned.counts["dropped_missing_test_unseen"] == 4 and binned.counts["samples"] == 86
 
 
 def test_clustering_random_embeddings_near_zero_ami():
@@ -364,7 +365,7 @@ def test_clustering_random_embeddings_near_zero_ami():
     x = rng.normal(size=(150, 32)).astype(np.float32)
     result = registry.get_task("clustering").evaluate(
         {"test_unseen": x}, {"test_unseen": frame([f"s{i % 10}" for i in range(150)])})
-    for metric, value in result["scores"].items():
+    for metric, value in result.scores.items():
         assert abs(value) < 0.1, metric
 
 
@@ -372,8 +373,8 @@ def test_clustering_tiny_input_skips_umap():
     rng = np.random.default_rng(11)
     x, species = blobs(rng, 20 * rng.normal(size=(3, 8)), 4, prefix="s")
     result = registry.get_task("clustering").evaluate({"test_unseen": x}, {"test_unseen": frame(species)})
-    assert result["counts"]["clustered_dims"] == 8
-    assert result["scores"]["ami_agglomerative"] == pytest.approx(1.0)
+    assert result.counts["clustered_dims"] == 8
+    assert result.scores["ami_agglomerative"] == pytest.approx(1.0)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -463,15 +464,8 @@ class Constant(MeanNorm):
 
 
 def test_entry_point_tasks_discovered(tmp_path, monkeypatch):
-    (tmp_path / "bbtask_demo.py").write_text(textwrap.dedent(PLUGIN))
-    dist = tmp_path / "bbtask_demo-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bbtask-demo\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[benchbarcode.tasks]\nmean-norm = bbtask_demo:MeanNorm\nconstant = bbtask_demo\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry.TASKS, "_plugins_loaded", False)
-    monkeypatch.setattr(registry.TASKS, "_entries", dict(registry.TASKS._entries))
+    install_plugin(tmp_path, monkeypatch, "bbtask_demo", textwrap.dedent(PLUGIN), "benchbarcode.tasks",
+                   "mean-norm = bbtask_demo:MeanNorm\nconstant = bbtask_demo")
     task = registry.get_task("mean-norm")
     result = task.evaluate({"test": np.array([[3, 4], [0, 1]], dtype=np.float32)},
                            {"test": frame(["a", "b"])})

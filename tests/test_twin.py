@@ -182,3 +182,15 @@ def test_twin_lives_in_the_cache_and_cache_clear_removes_only_it(tmp_path, monke
     assert parts["data"]["entries"] == 1 and parts["data"]["bytes"] > 1_000_000
     assert cli.main(["cache", "clear", "--what", "data"]) == 0
     assert not (tmp_path / "data").exists() and (tmp_path / "embeddings" / "keep.json").is_file()
+
+
+def test_twin_uses_only_the_simulators_public_names():
+    import ast
+    import inspect
+
+    from benchbarcode.data import simulator
+
+    tree = ast.parse(inspect.getsource(twin))
+    used = {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "sim"}
+    assert used and used <= set(simulator.__all__), used - set(simulator.__all__)

@@ -27,7 +27,6 @@ import pandas as pd
 
 from benchbarcode.errors import UserError, located
 
-CANONICAL = ["processid", "order", "family", "genus", "species", "bin", "sequence"]
 RANKS = ["order", "family", "genus", "species"]
 
 BIOSCAN5M_COLUMNS = [
@@ -208,7 +207,7 @@ def download_bioscan5m(directory: str | Path) -> Path:
                         "pip install 'benchbarcode[bioscan]'") from None
     try:
         BIOSCAN5M(root=str(directory), modality=("dna",), download=True)
-    except Exception as exc:  # network errors, checksum failures: all user-facing
+    except Exception as exc:  # noqa: BLE001  (network errors, checksum failures: all user-facing)
         raise UserError(f"{directory}: BIOSCAN-5M download failed: {exc}") from None
     found = find_bioscan5m_metadata(directory)
     if found is None:

@@ -53,14 +53,27 @@ Labels and read artefacts
     * artefacts (independent, per record): truncation to 400-650 nt (8 %), runs of N at one or
       both ends (3 %, 1-40 nt each), 1-2 IUPAC ambiguity codes consistent with the true base
       (1 %), an alignment gap ``'-'`` run of 1-3 sites (1 %). Output alphabet: ACGTN, RYKMSW, '-'.
+
+Building blocks (public; :mod:`benchbarcode.data.twin` draws its own taxonomy and counts with them)
+    * taxa as contiguous blocks: :func:`contiguous_sizes` (Geometric group sizes),
+      :func:`random_cut_sizes` (uniform cut points); :func:`assign_haplotypes`;
+    * the substitution model on uint8 base codes ``(n, SEQ_LEN)`` (A/C/G/T = 0..3):
+      :func:`site_rates`, :func:`root_sequence`, :func:`branch_lengths`, :func:`evolve_dense`
+      (exact HKY, long branches), :func:`evolve_sparse` (sparse events, short branches);
+    * :func:`read_artefacts`: base codes -> read strings.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["simulate", "SEQ_LEN"]
+__all__ = [
+    "SEQ_LEN", "assign_haplotypes", "branch_lengths", "contiguous_sizes", "evolve_dense", "evolve_sparse",
+    "random_cut_sizes", "read_artefacts", "root_sequence", "simulate", "site_rates",
+]
 
 SEQ_LEN = 658
 
@@ -116,7 +129,10 @@ _BETA, _CLASS_FREQ, _FIRST_IN_CLASS, _JUMP_CDF = _hky_tables()
 _POS = np.arange(SEQ_LEN) % 3
 
 
-def _branch_lengths(rng, level, size):
+def branch_lengths(rng: np.random.Generator, level: str, size: int) -> np.ndarray:
+    """``size`` branch lengths (expected substitutions per site) of one tree ``level``: ``order``,
+    ``family``, ``genus``, ``species``, ``bin``, ``haplotype`` or ``specimen``. Lognormal around the
+    level's mean with its sd of log (module docstring); the specimen level's is fixed."""
     mean, sd = _BRANCH[level]
     if sd == 0.0:
         return np.full(size, mean)
@@ -134,8 +150,12 @@ def _revert_stops(child, parent):
         c[r, k] = p[r, k]
 
 
-def _evolve_dense(parent, t, rate, rng):
-    """Exact HKY over branch lengths ``t`` (n,) for parent sequences (n, L) -> children (n, L)."""
+def evolve_dense(parent: np.ndarray, t: np.ndarray, rate: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Children of the base codes ``parent`` ``(n, SEQ_LEN)`` along branches of length ``t``
+    ``(n,)``, by the exact HKY85 transition probabilities at site rates ``rate``
+    (:func:`site_rates`); one uniform per site and branch. For long (internal) branches; a codon
+    that becomes a stop codon is reverted to the parent's."""
     n = len(parent)
     if n == 0:
         return parent.copy()
@@ -167,8 +187,12 @@ def _evolve_dense(parent, t, rate, rng):
     return child
 
 
-def _evolve_sparse(parent, t, rate_cum, rng):
-    """Short branches: Poisson(t * sum(rate)) substitution events per sequence."""
+def evolve_sparse(parent: np.ndarray, t: np.ndarray, rate_cum: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Children of ``parent`` ``(n, SEQ_LEN)`` along short branches ``t`` ``(n,)``: Poisson(t *
+    sum(rate)) substitution events per sequence, at sites picked in proportion to their rate
+    (``rate_cum = np.cumsum(rate)``), the new base from the HKY jump chain; a codon that becomes a
+    stop codon is reverted to the parent's."""
     child = parent.copy()
     total = rate_cum[-1]
     k = rng.poisson(t * total)
@@ -186,8 +210,10 @@ def _evolve_sparse(parent, t, rate_cum, rng):
     return child
 
 
-def _contiguous_sizes(rng, total, mean, first_min=0):
-    """Split ``total`` items into contiguous groups of Geometric(mean) size (>= 1)."""
+def contiguous_sizes(rng: np.random.Generator, total: int, mean: float, first_min: int = 0) -> np.ndarray:
+    """Split ``total`` items into contiguous groups of Geometric(mean) size (>= 1); the first two
+    groups hold at least ``first_min`` when ``total >= 2 * first_min``. Returns the sizes (int64,
+    summing to ``total``), e.g. species per genus."""
     sizes = rng.geometric(1.0 / mean, size=max(total, 1)).astype(np.int64)
     if first_min and total >= 2 * first_min:
         sizes[:2] = np.maximum(sizes[:2], first_min)
@@ -199,7 +225,7 @@ def _contiguous_sizes(rng, total, mean, first_min=0):
     return sizes
 
 
-def _read_artefacts(seqs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def read_artefacts(seqs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Base codes ``(n, SEQ_LEN)`` -> read strings (object array) with truncation, N runs,
     ambiguity codes and gap runs (see the module docstring), and each read's length."""
     n, L = seqs.shape
@@ -251,37 +277,113 @@ def _read_artefacts(seqs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
     return sequence, length
 
 
+def random_cut_sizes(rng: np.random.Generator, total: int, parts: int) -> np.ndarray:
+    """Split ``total`` items into ``parts`` (<= ``total``) contiguous non-empty groups at
+    ``parts - 1`` distinct cut points drawn uniformly; returns the sizes (int64), e.g. families
+    per order."""
+    cuts = np.array([], dtype=np.int64)
+    if parts > 1:
+        cuts = np.sort(rng.choice(np.arange(1, total), size=parts - 1, replace=False))
+    return np.diff(np.concatenate([[0], cuts, [total]])).astype(np.int64)
+
+
+def site_rates(rng: np.random.Generator) -> np.ndarray:
+    """Relative substitution rates of the :data:`SEQ_LEN` sites: the codon position's rate
+    (1 : 0.3 : 6) times Gamma(shape 0.6, mean 1), normalised to mean 1, so that branch lengths
+    are expected substitutions per site."""
+    rate = _CODON_RATES[_POS] * rng.gamma(_GAMMA_SHAPE, 1.0 / _GAMMA_SHAPE, SEQ_LEN)
+    rate /= rate.mean()
+    return rate
+
+
+def root_sequence(rng: np.random.Generator) -> np.ndarray:
+    """The root of a tree as base codes ``(1, SEQ_LEN)`` (uint8, A/C/G/T = 0..3): each site drawn
+    from its codon position's stationary frequencies, stop codons replaced by AAA."""
+    root = np.empty((1, SEQ_LEN), dtype=np.uint8)
+    cdf = np.cumsum(_PI, axis=1)[_POS]
+    u = rng.random(SEQ_LEN)
+    root[0] = (u > cdf[:, 0]).astype(np.uint8) + (u > cdf[:, 1]) + (u > cdf[:, 2])
+    _revert_stops(root, np.zeros_like(root))  # AAA codons replace initial stops
+    return root
+
+
+def assign_haplotypes(rng: np.random.Generator, rec_bin: np.ndarray,
+                      bin_count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Haplotypes of BINs holding ``bin_count`` records and the haplotype of each record (its BIN
+    ``rec_bin``). A BIN of ``m`` records has ``1 + Binomial(max(m - 1, 0), 0.25)`` haplotypes; a
+    record picks the ``k``-th of its BIN's ``h`` with probability ``log((k+1)/k) / log(h+1)``
+    (Zipf-like: a dominant haplotype). Returns each haplotype's BIN and each record's haplotype
+    (an index into the first)."""
+    bin_nhap = 1 + rng.binomial(np.maximum(bin_count - 1, 0), 0.25)
+    hap_bin = np.repeat(np.arange(len(bin_count)), bin_nhap)
+    hap_offset = np.cumsum(bin_nhap) - bin_nhap
+    h = bin_nhap[rec_bin]
+    k = np.floor(np.exp(rng.random(len(rec_bin)) * np.log(h + 1.0))).astype(np.int64) - 1
+    return hap_bin, hap_offset[rec_bin] + np.clip(k, 0, h - 1)
+
+
 def simulate(n_records: int = 20_000, seed: int = 0) -> pd.DataFrame:
-    """Simulate a raw COI-5P barcode table of ``n_records`` rows (see module docstring)."""
+    """Simulate a raw COI-5P barcode table of ``n_records`` rows (see module docstring).
+
+    The steps draw from one generator in this order: taxonomy, records (species, BINs,
+    haplotypes), sequences, read artefacts, labels and row order."""
     n = int(n_records)
     if n < 1:
         raise ValueError("n_records must be >= 1")
     rng = np.random.default_rng(seed)
+    tree = _taxonomy(rng, n)
+    records = _records(rng, n, len(tree.sp_genus))
+    seqs = _sequences(rng, tree, records)
+    sequence, length = read_artefacts(seqs, rng)
+    del seqs
+    return _table(rng, tree, records, sequence, length)
 
-    # ---------------- taxonomy -----------------------------------------------------------
+
+@dataclass
+class _Taxonomy:
+    """The tree above the species, numbered in tree order (each level a contiguous block)."""
+
+    fam_order: np.ndarray  # [families] -> order
+    gen_family: np.ndarray  # [genera] -> family
+    sp_genus: np.ndarray  # [species] -> genus
+    sp_local: np.ndarray  # [species]: number within its genus (1-based), for the name
+    n_orders: int
+
+
+@dataclass
+class _Records:
+    """Records per species, BINs and haplotypes; records are grouped by species, then BIN."""
+
+    sp_count: np.ndarray  # [species]: records
+    sp_nbin: np.ndarray  # [species]: BINs
+    bin_species: np.ndarray  # [BINs] -> species
+    rec_bin: np.ndarray  # [records] -> BIN
+    hap_bin: np.ndarray  # [haplotypes] -> BIN
+    rec_hap: np.ndarray  # [records] -> haplotype
+
+
+def _taxonomy(rng: np.random.Generator, n: int) -> _Taxonomy:
+    """Species, genera, families and orders for ``n`` records (module docstring, "Taxonomy")."""
     n_sp = int(min(n, max(4, round(n / 35))))
-    sp_per_genus = _contiguous_sizes(rng, n_sp, 2.8, first_min=2)
+    sp_per_genus = contiguous_sizes(rng, n_sp, 2.8, first_min=2)
     n_gen = len(sp_per_genus)
     n_ord_target = int(np.clip(round(1.2 * np.log10(max(n, 2))), 2, 6))
     fam_mean = float(np.clip(n_gen / (10 * n_ord_target), 1.5, 4.0))
-    gen_per_fam = _contiguous_sizes(rng, n_gen, fam_mean)
+    gen_per_fam = contiguous_sizes(rng, n_gen, fam_mean)
     n_fam = len(gen_per_fam)
-    n_ord = min(n_ord_target, n_fam)
-    cuts = np.array([], dtype=np.int64)
-    if n_ord > 1:
-        cuts = np.sort(rng.choice(np.arange(1, n_fam), size=n_ord - 1, replace=False))
-    fam_per_ord = np.diff(np.concatenate([[0], cuts, [n_fam]])).astype(np.int64)
-
-    fam_order = np.repeat(np.arange(n_ord), fam_per_ord)
-    gen_family = np.repeat(np.arange(n_fam), gen_per_fam)
-    sp_genus = np.repeat(np.arange(n_gen), sp_per_genus)
+    fam_per_ord = random_cut_sizes(rng, n_fam, min(n_ord_target, n_fam))
     sp_local = np.arange(n_sp) - np.repeat(np.cumsum(sp_per_genus) - sp_per_genus, sp_per_genus) + 1
+    return _Taxonomy(fam_order=np.repeat(np.arange(len(fam_per_ord)), fam_per_ord),
+                     gen_family=np.repeat(np.arange(n_fam), gen_per_fam),
+                     sp_genus=np.repeat(np.arange(n_gen), sp_per_genus), sp_local=sp_local,
+                     n_orders=len(fam_per_ord))
 
-    # records per species (heavy-tailed, min 1)
+
+def _records(rng: np.random.Generator, n: int, n_sp: int) -> _Records:
+    """Records per species (heavy-tailed, min 1), BINs per species and records per BIN (the first
+    BIN dominant, each BIN >= 1 record), haplotypes per BIN and each record's haplotype."""
     w = rng.lognormal(0.0, 1.2, n_sp)
     sp_count = 1 + rng.multinomial(n - n_sp, w / w.sum())
-
-    # BINs per species, records per BIN (first BIN dominant, each BIN >= 1 record)
     sp_nbin = np.minimum(rng.choice([1, 2, 3], size=n_sp, p=[0.80, 0.15, 0.05]), sp_count)
     bin_species = np.repeat(np.arange(n_sp), sp_nbin)
     bin_count = np.ones(len(bin_species), dtype=np.int64)
@@ -291,71 +393,63 @@ def simulate(n_records: int = 20_000, seed: int = 0) -> pd.DataFrame:
         extra = sp_count[s] - sp_nbin[s]
         bw = rng.dirichlet(np.r_[4.0, np.ones(sp_nbin[s] - 1)])
         bin_count[first_bin[s] : first_bin[s] + sp_nbin[s]] = 1 + rng.multinomial(extra, bw)
-    n_bin = len(bin_species)
+    rec_bin = np.repeat(np.arange(len(bin_species)), bin_count)
+    hap_bin, rec_hap = assign_haplotypes(rng, rec_bin, bin_count)
+    return _Records(sp_count, sp_nbin, bin_species, rec_bin, hap_bin, rec_hap)
 
-    # haplotypes per BIN and records -> haplotype
-    bin_nhap = 1 + rng.binomial(bin_count - 1, 0.25)
-    hap_bin = np.repeat(np.arange(n_bin), bin_nhap)
-    hap_offset = np.cumsum(bin_nhap) - bin_nhap
-    rec_bin = np.repeat(np.arange(n_bin), bin_count)
-    h = bin_nhap[rec_bin]
-    k = np.floor(np.exp(rng.random(n) * np.log(h + 1.0))).astype(np.int64) - 1
-    rec_hap = hap_offset[rec_bin] + np.clip(k, 0, h - 1)
-    rec_species = bin_species[rec_bin]
 
-    # ---------------- sequences ----------------------------------------------------------
-    rate = _CODON_RATES[_POS] * rng.gamma(_GAMMA_SHAPE, 1.0 / _GAMMA_SHAPE, SEQ_LEN)
-    rate /= rate.mean()
+def _sequences(rng: np.random.Generator, tree: _Taxonomy, records: _Records) -> np.ndarray:
+    """Base codes ``(records, SEQ_LEN)``: root -> order -> family -> genus -> species -> BIN by
+    exact HKY, then haplotypes and specimens by sparse events (module docstring)."""
+    rate = site_rates(rng)
     rate_cum = np.cumsum(rate)
+    root = root_sequence(rng)
 
-    root = np.empty((1, SEQ_LEN), dtype=np.uint8)
-    cdf = np.cumsum(_PI, axis=1)[_POS]
-    u = rng.random(SEQ_LEN)
-    root[0] = (u > cdf[:, 0]).astype(np.uint8) + (u > cdf[:, 1]) + (u > cdf[:, 2])
-    _revert_stops(root, np.zeros_like(root))  # AAA codons replace initial stops
+    def dense(parent, level):
+        return evolve_dense(parent, branch_lengths(rng, level, len(parent)), rate, rng)
 
-    def dense(parent, level, size):
-        return _evolve_dense(parent, _branch_lengths(rng, level, size), rate, rng)
+    seq_ord = dense(root[np.zeros(tree.n_orders, dtype=np.int64)], "order")
+    seq_fam = dense(seq_ord[tree.fam_order], "family")
+    seq_gen = dense(seq_fam[tree.gen_family], "genus")
+    seq_sp = dense(seq_gen[tree.sp_genus], "species")
+    bin_species, n_bin = records.bin_species, len(records.bin_species)
+    t_bin = np.where(records.sp_nbin[bin_species] > 1, branch_lengths(rng, "bin", n_bin), 0.0)
+    seq_bin = evolve_dense(seq_sp[bin_species], t_bin, rate, rng)
+    t_hap = branch_lengths(rng, "haplotype", len(records.hap_bin))
+    seq_hap = evolve_sparse(seq_bin[records.hap_bin], t_hap, rate_cum, rng)
+    n = len(records.rec_hap)
+    return evolve_sparse(seq_hap[records.rec_hap], branch_lengths(rng, "specimen", n), rate_cum, rng)
 
-    seq_ord = dense(root[np.zeros(n_ord, dtype=np.int64)], "order", n_ord)
-    seq_fam = dense(seq_ord[fam_order], "family", n_fam)
-    seq_gen = dense(seq_fam[gen_family], "genus", n_gen)
-    seq_sp = dense(seq_gen[sp_genus], "species", n_sp)
-    t_bin = np.where(sp_nbin[bin_species] > 1, _branch_lengths(rng, "bin", n_bin), 0.0)
-    seq_bin = _evolve_dense(seq_sp[bin_species], t_bin, rate, rng)
-    t_hap = _branch_lengths(rng, "haplotype", len(hap_bin))
-    seq_hap = _evolve_sparse(seq_bin[hap_bin], t_hap, rate_cum, rng)
-    seqs = _evolve_sparse(seq_hap[rec_hap], _branch_lengths(rng, "specimen", n), rate_cum, rng)
-    del seq_hap
 
-    # ---------------- read artefacts -----------------------------------------------------
-    sequence, length = _read_artefacts(seqs, rng)
-    del seqs
-
-    # ---------------- labels ---------------------------------------------------------------
-    ord_names = np.array([f"Simorder{i + 1:02d}" for i in range(n_ord)], dtype=object)
-    fam_names = np.array([f"Simfamily{i + 1:03d}" for i in range(n_fam)], dtype=object)
+def _table(rng: np.random.Generator, tree: _Taxonomy, records: _Records, sequence: np.ndarray,
+           length: np.ndarray) -> pd.DataFrame:
+    """The raw table: names, BIN IDs, missing BINs, the unlabeled part and the row shuffle (module
+    docstring, "Labels and read artefacts")."""
+    n_gen, n_bin, n = len(tree.gen_family), len(records.bin_species), len(records.rec_bin)
+    ord_names = np.array([f"Simorder{i + 1:02d}" for i in range(tree.n_orders)], dtype=object)
+    fam_names = np.array([f"Simfamily{i + 1:03d}" for i in range(len(tree.fam_order))], dtype=object)
     gen_names = np.array([f"Simgenus{i + 1:04d}" for i in range(n_gen)], dtype=object)
     sp_names = np.array(
-        [f"{gen_names[g]} sp{j:03d}" for g, j in zip(sp_genus.tolist(), sp_local.tolist())],
+        [f"{gen_names[g]} sp{j:03d}" for g, j in zip(tree.sp_genus.tolist(), tree.sp_local.tolist())],
         dtype=object,
     )
     bin_ids = rng.permutation(n_bin) + 1
     bin_names = np.array([f"BOLD:SIM{i:04d}" for i in bin_ids.tolist()], dtype=object)
 
-    rec_genus = sp_genus[rec_species]
-    rec_family = gen_family[rec_genus]
-    col_order = ord_names[fam_order[rec_family]]
+    rec_species = records.bin_species[records.rec_bin]
+    rec_genus = tree.sp_genus[rec_species]
+    rec_family = tree.gen_family[rec_genus]
+    col_order = ord_names[tree.fam_order[rec_family]]
     col_family = fam_names[rec_family]
     col_genus = gen_names[rec_genus]
     col_species = sp_names[rec_species]
-    col_bin = bin_names[rec_bin]
+    col_bin = bin_names[records.rec_bin]
 
     col_bin[(rng.random(n) < 0.02) | (length < 500)] = None
 
-    first_rec = np.cumsum(sp_count) - sp_count  # records are grouped by species here
+    first_rec = np.cumsum(records.sp_count) - records.sp_count  # records are grouped by species here
     eligible = np.setdiff1d(np.arange(n), first_rec, assume_unique=True)
-    n_unl = min(int(round(_UNLABELED_FRAC * n)), len(eligible))
+    n_unl = min(round(_UNLABELED_FRAC * n), len(eligible))
     unl = np.sort(rng.choice(eligible, size=n_unl, replace=False))
     col_species[unl] = None
     col_genus[unl[rng.random(n_unl) < 0.5]] = None

@@ -45,6 +45,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -124,12 +125,14 @@ def _scaled(n_records: int) -> tuple[dict, dict, int]:
 
 def _evolve_dense_chunked(parents: np.ndarray, index: np.ndarray, level: str, rate: np.ndarray,
                           rng: np.random.Generator, t: np.ndarray | None = None) -> np.ndarray:
-    """``simulator._evolve_dense`` of ``parents[index]`` in row chunks (bounded temporaries)."""
-    t = sim._branch_lengths(rng, level, len(index)) if t is None else t
+    """:func:`simulator.evolve_dense <benchbarcode.data.simulator.evolve_dense>` of
+    ``parents[index]`` in row chunks (bounded temporaries), along branches ``t`` (default: drawn
+    for ``level``)."""
+    t = sim.branch_lengths(rng, level, len(index)) if t is None else t
     out = np.empty((len(index), sim.SEQ_LEN), dtype=np.uint8)
     for r0 in range(0, len(index), _DENSE_ROWS):
         rows = slice(r0, r0 + _DENSE_ROWS)
-        out[rows] = sim._evolve_dense(parents[index[rows]], t[rows], rate, rng)
+        out[rows] = sim.evolve_dense(parents[index[rows]], t[rows], rate, rng)
     return out
 
 
@@ -141,22 +144,36 @@ def plan_twin(n_records: int = FULL_RECORDS, seed: int = 0) -> TwinPlan:
         raise ValueError(f"sim-large needs at least {MIN_RECORDS} records, not {n}")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     records, species, n_unnamed = _scaled(n)
-    n_seen, n_unseen, n_held = species["train"], species["key_unseen"], species["other_heldout"]
-    n_species = n_seen + n_unseen + n_held + n_unnamed
+    n_species = species["train"] + species["key_unseen"] + species["other_heldout"] + n_unnamed
 
     # taxonomy: genera, families, orders as contiguous blocks in tree order
-    sp_per_genus = sim._contiguous_sizes(rng, n_species, _SPECIES_PER_GENUS, first_min=2)
-    gen_per_fam = sim._contiguous_sizes(rng, len(sp_per_genus), _GENERA_PER_FAMILY)
-    n_fam = len(gen_per_fam)
-    n_ord = min(_ORDERS, n_fam)
-    cuts = np.sort(rng.choice(np.arange(1, n_fam), size=n_ord - 1, replace=False)) if n_ord > 1 else []
-    fam_per_ord = np.diff(np.concatenate([[0], cuts, [n_fam]])).astype(np.int64)
+    sp_per_genus = sim.contiguous_sizes(rng, n_species, _SPECIES_PER_GENUS, first_min=2)
+    gen_per_fam = sim.contiguous_sizes(rng, len(sp_per_genus), _GENERA_PER_FAMILY)
+    fam_per_ord = sim.random_cut_sizes(rng, len(gen_per_fam), min(_ORDERS, len(gen_per_fam)))
     sp_genus = np.repeat(np.arange(len(sp_per_genus)), sp_per_genus)
-    gen_start = np.cumsum(sp_per_genus) - sp_per_genus
-    sp_local = np.arange(n_species) - gen_start[sp_genus] + 1
+    sp_local = np.arange(n_species) - (np.cumsum(sp_per_genus) - sp_per_genus)[sp_genus] + 1
 
-    # roles: each unseen species is paired with a seen species of its genus
-    role = np.full(n_species, UNNAMED, dtype=np.int8)
+    role = _roles(rng, sp_per_genus, species)
+    counts = _split_counts(rng, role, records, species)
+    sp_nbin = np.minimum(rng.choice(_BINS_PER_SPECIES[0], size=n_species, p=_BINS_PER_SPECIES[1]),
+                         counts.sum(axis=1))
+    bin_names = np.array([f"BOLD:TWN{i:07d}" for i in (rng.permutation(int(sp_nbin.sum())) + 1).tolist()],
+                         dtype=object)
+
+    fam_order = np.repeat(np.arange(len(fam_per_ord)), fam_per_ord)
+    gen_family = np.repeat(np.arange(len(gen_per_fam)), gen_per_fam)
+    rate, seq_gen = _genus_sequences(rng, fam_order, gen_family)
+    return TwinPlan(n, int(seed), counts, role, sp_genus, gen_family, fam_order, sp_local, sp_nbin,
+                    bin_names, seq_gen, rate)
+
+
+def _roles(rng: np.random.Generator, sp_per_genus: np.ndarray, species: dict) -> np.ndarray:
+    """Each species' role (``UNNAMED``, ``SEEN``, ``UNSEEN``, ``HELDOUT``): every unseen species is
+    paired with a seen species of its genus; the other seen and held-out species are drawn from
+    the rest, which stay unnamed. ``species``: named species per split (:func:`_scaled`)."""
+    n_seen, n_unseen, n_held = species["train"], species["key_unseen"], species["other_heldout"]
+    gen_start = np.cumsum(sp_per_genus) - sp_per_genus
+    role = np.full(int(sp_per_genus.sum()), UNNAMED, dtype=np.int8)
     eligible = np.flatnonzero(sp_per_genus >= 2)
     if len(eligible) < n_unseen:
         raise ValueError("sim-large: too few genera with two species for the unseen partitions")
@@ -166,10 +183,15 @@ def plan_twin(n_records: int = FULL_RECORDS, seed: int = 0) -> TwinPlan:
     rest = rng.permutation(np.flatnonzero(role == UNNAMED))
     role[rest[: n_seen - n_unseen]] = SEEN
     role[rest[n_seen - n_unseen: n_seen - n_unseen + n_held]] = HELDOUT
+    return role
 
-    # records per species and split: >= 1 in each split a species is in, heavy-tailed beyond
-    weight = rng.lognormal(0.0, 1.2, n_species)
-    counts = np.zeros((n_species, len(SPLITS)), dtype=np.int64)
+
+def _split_counts(rng: np.random.Generator, role: np.ndarray, records: dict, species: dict) -> np.ndarray:
+    """Records of each species in each split (int64 ``[species, len(SPLITS)]``): >= 1 in each
+    split a species is in, heavy-tailed beyond (lognormal weights shared by a species' splits).
+    ``records`` / ``species``: records and named species per split (:func:`_scaled`)."""
+    weight = rng.lognormal(0.0, 1.2, len(role))
+    counts = np.zeros((len(role), len(SPLITS)), dtype=np.int64)
 
     def allocate(split: str, members: np.ndarray, base: np.ndarray | None = None) -> None:
         ones = np.ones(len(members), dtype=np.int64) if base is None else base
@@ -177,104 +199,118 @@ def plan_twin(n_records: int = FULL_RECORDS, seed: int = 0) -> TwinPlan:
         w = weight[members]
         counts[members, SPLITS.index(split)] = ones + rng.multinomial(extra, w / w.sum())
 
+    def subset(members: np.ndarray, split: str) -> np.ndarray:
+        return np.sort(rng.choice(members, size=species[split], replace=False))
+
     seen, unseen = np.flatnonzero(role == SEEN), np.flatnonzero(role == UNSEEN)
     allocate("train", seen)
-    allocate("val", np.sort(rng.choice(seen, size=species["val"], replace=False)))
-    allocate("test", np.sort(rng.choice(seen, size=species["test"], replace=False)))
+    allocate("val", subset(seen, "val"))
+    allocate("test", subset(seen, "test"))
     allocate("key_unseen", unseen)
-    allocate("val_unseen", np.sort(rng.choice(unseen, size=species["val_unseen"], replace=False)))
-    allocate("test_unseen", np.sort(rng.choice(unseen, size=species["test_unseen"], replace=False)))
+    allocate("val_unseen", subset(unseen, "val_unseen"))
+    allocate("test_unseen", subset(unseen, "test_unseen"))
     allocate("other_heldout", np.flatnonzero(role == HELDOUT))
     in_pretrain = np.flatnonzero(role != UNSEEN)  # unnamed species occur in pretrain only
     allocate("pretrain", in_pretrain, (role[in_pretrain] == UNNAMED).astype(np.int64))
+    return counts
 
-    sp_nbin = np.minimum(rng.choice(_BINS_PER_SPECIES[0], size=n_species, p=_BINS_PER_SPECIES[1]),
-                         counts.sum(axis=1))
-    bin_names = np.array([f"BOLD:TWN{i:07d}" for i in (rng.permutation(int(sp_nbin.sum())) + 1).tolist()],
-                         dtype=object)
 
-    # sequences down to genera (species and below are generated per block)
-    rate = sim._CODON_RATES[sim._POS] * rng.gamma(sim._GAMMA_SHAPE, 1.0 / sim._GAMMA_SHAPE, sim.SEQ_LEN)
-    rate /= rate.mean()
-    root = np.empty((1, sim.SEQ_LEN), dtype=np.uint8)
-    cdf = np.cumsum(sim._PI, axis=1)[sim._POS]
-    u = rng.random(sim.SEQ_LEN)
-    root[0] = (u > cdf[:, 0]).astype(np.uint8) + (u > cdf[:, 1]) + (u > cdf[:, 2])
-    sim._revert_stops(root, np.zeros_like(root))
+def _genus_sequences(rng: np.random.Generator, fam_order: np.ndarray,
+                     gen_family: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Site rates and the sequences down to genera (``uint8 [genera, 658]``): root -> order ->
+    family -> genus by the simulator's exact HKY (species and below are generated per block)."""
+    rate = sim.site_rates(rng)
+    root = sim.root_sequence(rng)
+    n_ord = int(fam_order[-1]) + 1
     seq_ord = _evolve_dense_chunked(root, np.zeros(n_ord, dtype=np.int64), "order", rate, rng)
-    fam_order = np.repeat(np.arange(n_ord), fam_per_ord)
     seq_fam = _evolve_dense_chunked(seq_ord, fam_order, "family", rate, rng)
-    gen_family = np.repeat(np.arange(n_fam), gen_per_fam)
-    seq_gen = _evolve_dense_chunked(seq_fam, gen_family, "genus", rate, rng)
-    return TwinPlan(n, int(seed), counts, role, sp_genus, gen_family, fam_order, sp_local, sp_nbin,
-                    bin_names, seq_gen, rate)
+    return rate, _evolve_dense_chunked(seq_fam, gen_family, "genus", rate, rng)
+
+
+class _BlockRecords(NamedTuple):
+    """A block's records, grouped by species, then split: block-local species and BIN indices."""
+
+    species: np.ndarray
+    split: np.ndarray  # index into SPLITS
+    bin: np.ndarray
 
 
 def block_frame(plan: TwinPlan, block: int) -> pd.DataFrame:
     """The rows of one block of species (``COLUMNS``, shuffled), generated from its own seed."""
     rng = np.random.default_rng(np.random.SeedSequence(plan.seed, spawn_key=(block,)))
     s0 = block * BLOCK_SPECIES
-    s1 = min(s0 + BLOCK_SPECIES, len(plan.role))
-    species = np.arange(s0, s1)
-    rate, rate_cum = plan.rate, np.cumsum(plan.rate)
+    species = np.arange(s0, min(s0 + BLOCK_SPECIES, len(plan.role)))
+    seq_bin = _bin_sequences(plan, species, rng)
+    records = _block_records(plan, species, rng)
+    barcodes, length = _barcodes(plan, seq_bin, records.bin, rng)
+    del seq_bin
+    return _block_table(plan, species, records, barcodes, length, rng)
 
-    # species and BIN sequences
-    seq_sp = _evolve_dense_chunked(plan.seq_genus, plan.sp_genus[species], "species", rate, rng)
+
+def _bin_sequences(plan: TwinPlan, species: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sequences of the species, then of their BINs in species order (a species' only BIN has the
+    species' sequence; the BINs of a species with several each branch off it)."""
+    seq_sp = _evolve_dense_chunked(plan.seq_genus, plan.sp_genus[species], "species", plan.rate, rng)
     nbin = plan.sp_nbin[species]
     bin_species = np.repeat(np.arange(len(species)), nbin)  # local species of each local BIN
-    t_bin = np.where(nbin[bin_species] > 1, sim._branch_lengths(rng, "bin", len(bin_species)), 0.0)
-    seq_bin = _evolve_dense_chunked(seq_sp, bin_species, "bin", rate, rng, t=t_bin)
-    del seq_sp
-    first_bin = np.cumsum(nbin) - nbin
-    bin_global = int(plan.sp_nbin[:s0].sum()) + np.arange(len(bin_species))
+    t_bin = np.where(nbin[bin_species] > 1, sim.branch_lengths(rng, "bin", len(bin_species)), 0.0)
+    return _evolve_dense_chunked(seq_sp, bin_species, "bin", plan.rate, rng, t=t_bin)
 
-    # records: species x split, then a BIN (first BIN dominant) and a haplotype (Zipf-like)
+
+def _block_records(plan: TwinPlan, species: np.ndarray, rng: np.random.Generator) -> _BlockRecords:
+    """The block's records (species x split, as counted by the plan), each given a BIN of its
+    species: the first BIN dominant (Dirichlet(4, 1, ...) shares)."""
+    nbin = plan.sp_nbin[species]
+    first_bin = np.cumsum(nbin) - nbin
     counts = plan.counts[species]
     rec_species = np.repeat(np.repeat(np.arange(len(species)), len(SPLITS)), counts.ravel())
     rec_split = np.repeat(np.tile(np.arange(len(SPLITS)), len(species)), counts.ravel())
-    n = len(rec_species)
-    within = np.ones(len(bin_species))  # cumulative share of a BIN and the species' earlier BINs
+    within = np.ones(int(nbin.sum()))  # cumulative share of a BIN and the species' earlier BINs
     for k in (2, 3):
         sel = np.flatnonzero(nbin == k)
         if len(sel):
             share = rng.dirichlet(np.r_[4.0, np.ones(k - 1)], size=len(sel))
             within[first_bin[sel][:, None] + np.arange(k)] = np.cumsum(share, axis=1)
-    u = rng.random(n)
+    u = rng.random(len(rec_species))
     rec_first = first_bin[rec_species]
     rec_bin = rec_first.copy()
     for j in (0, 1):
         more = nbin[rec_species] > j + 1
         rec_bin += more & (u > within[np.where(more, rec_first + j, 0)])
-    bin_count = np.bincount(rec_bin, minlength=len(bin_species))
-    bin_nhap = 1 + rng.binomial(np.maximum(bin_count - 1, 0), 0.25)
-    hap_bin = np.repeat(np.arange(len(bin_species)), bin_nhap)
-    hap_offset = np.cumsum(bin_nhap) - bin_nhap
-    h = bin_nhap[rec_bin]
-    k = np.floor(np.exp(rng.random(n) * np.log(h + 1.0))).astype(np.int64) - 1
-    rec_hap = hap_offset[rec_bin] + np.clip(k, 0, h - 1)
-    seq_hap = sim._evolve_sparse(seq_bin[hap_bin], sim._branch_lengths(rng, "haplotype", len(hap_bin)),
-                                 rate_cum, rng)
-    del seq_bin
-    seqs = sim._evolve_sparse(seq_hap[rec_hap], np.full(n, _SPECIMEN_BRANCH), rate_cum, rng)
-    del seq_hap
-    barcodes, length = sim._read_artefacts(seqs, rng)
-    del seqs
+    return _BlockRecords(rec_species, rec_split, rec_bin)
 
-    # labels: names on the labelled splits; pretrain keeps order and family, sometimes the genus
-    g = plan.sp_genus[species][rec_species]
+
+def _barcodes(plan: TwinPlan, seq_bin: np.ndarray, rec_bin: np.ndarray,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's read and its length: a haplotype of its BIN (Zipf-like), then the specimen's
+    private mutations (:data:`_SPECIMEN_BRANCH`) and the simulator's read artefacts."""
+    rate_cum = np.cumsum(plan.rate)
+    hap_bin, rec_hap = sim.assign_haplotypes(rng, rec_bin, np.bincount(rec_bin, minlength=len(seq_bin)))
+    seq_hap = sim.evolve_sparse(seq_bin[hap_bin], sim.branch_lengths(rng, "haplotype", len(hap_bin)),
+                                rate_cum, rng)
+    seqs = sim.evolve_sparse(seq_hap[rec_hap], np.full(len(rec_bin), _SPECIMEN_BRANCH), rate_cum, rng)
+    del seq_hap
+    return sim.read_artefacts(seqs, rng)
+
+
+def _block_table(plan: TwinPlan, species: np.ndarray, records: _BlockRecords, barcodes: np.ndarray,
+                 length: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """The block's rows, shuffled. Names on the labelled splits; pretrain keeps order and family,
+    sometimes the genus; no BIN for 2 % of records and for reads shorter than 500 nt."""
+    s0, n = int(species[0]), len(records.species)
+    g = plan.sp_genus[species][records.species]
     fam = plan.gen_family[g]
     n_gen, n_fam, n_ord = len(plan.gen_family), len(plan.fam_order), int(plan.fam_order.max()) + 1
     genus_name = np.char.add("Simgenus", np.char.zfill((g + 1).astype(str), max(2, len(str(n_gen)))))
-    pretrain = rec_split == SPLITS.index("pretrain")
-    named_split = ~pretrain
+    named_split = records.split != SPLITS.index("pretrain")
     sp_name = np.char.add(np.char.add(genus_name, " sp"),
-                          np.char.zfill(plan.sp_local[species][rec_species].astype(str), 3))
+                          np.char.zfill(plan.sp_local[species][records.species].astype(str), 3))
     genus_col = np.where(named_split | (rng.random(n) < _PRETRAIN_GENUS), genus_name, "")
-    bin_col = plan.bin_names[bin_global[rec_bin]]
+    bin_col = plan.bin_names[int(plan.sp_nbin[:s0].sum()) + records.bin]
     bin_col = np.where((rng.random(n) < 0.02) | (length < 500), "", bin_col)
     order = rng.permutation(n)
     offset = int(plan.counts[:s0].sum())
-    frame = pd.DataFrame({
+    return pd.DataFrame({
         "processid": np.char.add("TWIN", np.char.zfill((offset + np.arange(n) + 1).astype(str), 8)),
         "order": np.char.add("Simorder", np.char.zfill((plan.fam_order[fam] + 1).astype(str),
                                                        max(2, len(str(n_ord)))))[order],
@@ -284,9 +320,8 @@ def block_frame(plan: TwinPlan, block: int) -> pd.DataFrame:
         "species": np.where(named_split, sp_name, "")[order],
         "dna_bin": bin_col[order],
         "dna_barcode": barcodes[order],
-        "split": np.asarray(SPLITS, dtype=object)[rec_split][order],
+        "split": np.asarray(SPLITS, dtype=object)[records.split][order],
     }, columns=COLUMNS)
-    return frame
 
 
 _PLAN: dict = {}  # the plan, shared with forked worker processes

@@ -25,9 +25,10 @@ _WHERE = {
     "MAEForPretraining": "mae", "light_decoder_sizes": "mae",
     "maskable_positions": "masking", "sample_mask": "masking",
     "LinearCEHead": "mlm", "MLMForPretraining": "mlm", "PredictionHead": "mlm", "PretrainingModule": "mlm",
-    "bert_encoder_config": "mlm", "linear_cross_entropy": "mlm",
+    "EncoderConfigBuilder": "mlm", "bert_encoder_config": "mlm", "linear_cross_entropy": "mlm",
     "OBJECTIVES": "objectives", "build_model": "objectives", "objective_class": "objectives",
     "encode": "pooling", "last_token": "pooling", "masked_mean": "pooling",
+    "config_int": "sizes", "transformer_sizes": "sizes",
 }
 __all__ = sorted(_WHERE)
 

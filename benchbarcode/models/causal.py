@@ -29,53 +29,32 @@ Config conventions: ``vocab_size = 4**k + 2``, ``n_positions = n_tokens``,
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from transformers import GPT2Config, GPT2Model
 
 from benchbarcode.tokenizers import UNK_ID
 
-from .masking import _as_tensor
-from .mlm import N_SPECIAL, LinearCEHead, PretrainingModule, loss_dict, trim_padding
+from .mlm import (
+    N_SPECIAL,
+    EncoderConfigBuilder,
+    LinearCEHead,
+    PretrainingModule,
+    loss_dict,
+)
 
 __all__ = ["CausalForPretraining", "gpt2_encoder_config"]
 
 
-def gpt2_encoder_config(
-    k: int,
-    n_tokens: int,
-    layers: int,
-    heads: int,
-    hidden: int,
-    intermediate: int | None = None,
-    hidden_dropout: float = 0.1,
-    attention_dropout: float = 0.1,
-    attn_implementation: str = "sdpa",
-    **extra: Any,
-) -> GPT2Config:
-    """The ``GPT2Config`` of a causal k-mer encoder (conventions in the module docstring)."""
-    if hidden % heads:
-        raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
-    return GPT2Config(
-        vocab_size=4**k + N_SPECIAL,
-        n_positions=n_tokens,
-        n_embd=hidden,
-        n_layer=layers,
-        n_head=heads,
-        n_inner=intermediate if intermediate is not None else 4 * hidden,
-        activation_function="gelu",
-        resid_pdrop=hidden_dropout,
-        embd_pdrop=hidden_dropout,
-        attn_pdrop=attention_dropout,
-        bos_token_id=None,
-        eos_token_id=None,
-        pad_token_id=None,
-        use_cache=False,
-        attn_implementation=attn_implementation,
-        **extra,
-    )
+#: The ``GPT2Config`` of a causal k-mer encoder (conventions in the module docstring); GPT-2 applies
+#: the hidden dropout to the residual branches and the embeddings alike.
+gpt2_encoder_config = EncoderConfigBuilder(
+    GPT2Config,
+    names={"n_tokens": ("n_positions",), "layers": ("n_layer",), "heads": ("n_head",), "hidden": ("n_embd",),
+           "intermediate": ("n_inner",), "hidden_dropout": ("resid_pdrop", "embd_pdrop"),
+           "attention_dropout": ("attn_pdrop",)},
+    fixed={"activation_function": "gelu", "bos_token_id": None, "eos_token_id": None, "use_cache": False},
+)
 
 
 class CausalForPretraining(PretrainingModule):
@@ -84,7 +63,7 @@ class CausalForPretraining(PretrainingModule):
     Attributes: ``encoder`` (``GPT2Model``), ``head`` (``LinearCEHead(n_embd, 4**k, bias=False)``).
     """
 
-    config_builder = staticmethod(gpt2_encoder_config)
+    config_builder = gpt2_encoder_config
 
     def __init__(self, encoder_config: GPT2Config):
         super().__init__()
@@ -100,10 +79,7 @@ class CausalForPretraining(PretrainingModule):
         mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``input_ids``/``attention_mask``: ``[B, T]``; ``mask`` ignored; returns ``{loss, n_predicted, n_correct}``."""
-        device = self.head.weight.device
-        input_ids = _as_tensor(input_ids, device=device)
-        attention_mask = _as_tensor(attention_mask, device=device)
-        input_ids, attention_mask = trim_padding(input_ids, attention_mask, attention_mask=attention_mask)
+        input_ids, attention_mask, _ = self.prepare_batch(input_ids, attention_mask)
 
         attn = attention_mask.bool()
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state

@@ -56,15 +56,19 @@ as a ``BertModel`` that is run on full, unmasked sequences.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
 from benchbarcode.tokenizers import MASK_ID, UNK_ID
 
-from .masking import _as_tensor, sample_mask
-from .mlm import N_SPECIAL, LinearCEHead, PretrainingModule, bert_encoder_config, loss_dict, trim_padding
+from .mlm import (
+    N_SPECIAL,
+    LinearCEHead,
+    PretrainingModule,
+    bert_encoder_config,
+    loss_dict,
+)
 
 __all__ = ["MAEForPretraining", "light_decoder_sizes"]
 
@@ -87,6 +91,41 @@ def light_decoder_sizes(hidden: int, heads: int) -> dict[str, int]:
         "decoder_heads": dec_heads,
         "decoder_intermediate": 4 * dec_hidden,
     }
+
+
+def _decoder_config(enc: BertConfig, layers: int | None, heads: int | None, hidden: int | None,
+                    intermediate: int | None, dropout: float | None, light: bool) -> BertConfig:
+    """The decoder's ``BertConfig`` (``MAEForPretraining``'s ``decoder_*`` arguments): each size
+    given, else ``light_decoder_sizes``' when ``light``, else the encoder's (intermediate: 4x the
+    decoder width); dropout given, else the encoder's; everything else follows the encoder."""
+    if light:  # light_decoder_sizes() for the sizes not given explicitly
+        sizes = light_decoder_sizes(enc.hidden_size, enc.num_attention_heads)
+        layers = sizes["decoder_layers"] if layers is None else layers
+        hidden = sizes["decoder_hidden"] if hidden is None else hidden
+        heads = sizes["decoder_heads"] if heads is None else heads
+        intermediate = sizes["decoder_intermediate"] if intermediate is None else intermediate
+    layers = enc.num_hidden_layers if layers is None else layers
+    hidden = enc.hidden_size if hidden is None else hidden
+    heads = enc.num_attention_heads if heads is None else heads
+    intermediate = 4 * hidden if intermediate is None else intermediate
+    if hidden % heads:
+        raise ValueError(f"decoder_hidden ({hidden}) must be a multiple of decoder_heads ({heads})")
+    return BertConfig(
+        vocab_size=MASK_ID + 1,  # only the [MASK] row is ever used
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        hidden_act=enc.hidden_act,
+        hidden_dropout_prob=enc.hidden_dropout_prob if dropout is None else dropout,
+        attention_probs_dropout_prob=enc.attention_probs_dropout_prob if dropout is None else dropout,
+        max_position_embeddings=enc.max_position_embeddings,
+        type_vocab_size=1,
+        layer_norm_eps=enc.layer_norm_eps,
+        initializer_range=enc.initializer_range,
+        pad_token_id=None,
+        attn_implementation=enc._attn_implementation,
+    )
 
 
 class MAEForPretraining(PretrainingModule):
@@ -119,7 +158,7 @@ class MAEForPretraining(PretrainingModule):
     ``head(rows, labels)`` fuses the projection with the cross-entropy).
     """
 
-    config_builder = staticmethod(bert_encoder_config)
+    config_builder = bert_encoder_config
     masks = True
     chooses_loss_positions = True
 
@@ -151,39 +190,11 @@ class MAEForPretraining(PretrainingModule):
             raise ValueError(f"loss_on must be 'masked' or 'all', got {loss_on!r}")
         self.loss_on = loss_on
         enc = encoder_config
-        if light:  # light_decoder_sizes() for the sizes not given explicitly
-            sizes = light_decoder_sizes(enc.hidden_size, enc.num_attention_heads)
-            decoder_layers = sizes["decoder_layers"] if decoder_layers is None else decoder_layers
-            decoder_hidden = sizes["decoder_hidden"] if decoder_hidden is None else decoder_hidden
-            decoder_heads = sizes["decoder_heads"] if decoder_heads is None else decoder_heads
-            if decoder_intermediate is None:
-                decoder_intermediate = sizes["decoder_intermediate"]
         self.mask_ratio = mask_ratio
         self.n_classes = enc.vocab_size - N_SPECIAL
-        decoder_layers = enc.num_hidden_layers if decoder_layers is None else decoder_layers
-        decoder_hidden = enc.hidden_size if decoder_hidden is None else decoder_hidden
-        decoder_heads = enc.num_attention_heads if decoder_heads is None else decoder_heads
-        decoder_intermediate = 4 * decoder_hidden if decoder_intermediate is None else decoder_intermediate
-        if decoder_hidden % decoder_heads:
-            raise ValueError(f"decoder_hidden ({decoder_hidden}) must be a multiple of decoder_heads ({decoder_heads})")
-        decoder_config = BertConfig(
-            vocab_size=MASK_ID + 1,  # only the [MASK] row is ever used
-            hidden_size=decoder_hidden,
-            num_hidden_layers=decoder_layers,
-            num_attention_heads=decoder_heads,
-            intermediate_size=decoder_intermediate,
-            hidden_act=enc.hidden_act,
-            hidden_dropout_prob=enc.hidden_dropout_prob if decoder_dropout is None else decoder_dropout,
-            attention_probs_dropout_prob=(
-                enc.attention_probs_dropout_prob if decoder_dropout is None else decoder_dropout
-            ),
-            max_position_embeddings=enc.max_position_embeddings,
-            type_vocab_size=1,
-            layer_norm_eps=enc.layer_norm_eps,
-            initializer_range=enc.initializer_range,
-            pad_token_id=None,
-            attn_implementation=enc._attn_implementation,
-        )
+        decoder_config = _decoder_config(enc, decoder_layers, decoder_heads, decoder_hidden, decoder_intermediate,
+                                         decoder_dropout, light)
+        decoder_hidden = decoder_config.hidden_size
         self.encoder = BertModel(enc, add_pooling_layer=False)
         self.decoder = BertModel(decoder_config, add_pooling_layer=False)
         if enc.hidden_size == decoder_hidden:
@@ -203,13 +214,8 @@ class MAEForPretraining(PretrainingModule):
         mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``input_ids``/``attention_mask``/``mask``: ``[B, T]``; returns ``{loss, n_predicted, n_correct}``."""
-        device = self.head.weight.device
-        input_ids = _as_tensor(input_ids, device=device)
-        attention_mask = _as_tensor(attention_mask, device=device)
-        if mask is None:
-            mask = sample_mask(input_ids, attention_mask, self.mask_ratio)
-        mask = _as_tensor(mask, device=device).bool()
-        input_ids, mask, attention_mask = trim_padding(input_ids, mask, attention_mask, attention_mask=attention_mask)
+        input_ids, attention_mask, mask = self.prepare_batch(input_ids, attention_mask, mask)
+        device = input_ids.device
         B, T = input_ids.shape
 
         attn = attention_mask.bool()

@@ -34,10 +34,11 @@ Only ``.encoder`` is the artefact of pretraining: ``save_encoder(dir)`` writes
 reopens as a ``BertModel``.
 
 Shared pieces used by the other objectives also live here:
-``bert_encoder_config`` (config conventions), ``linear_cross_entropy`` /
+``EncoderConfigBuilder`` (the config conventions every encoder family shares; ``bert_encoder_config``
+is BERT's), ``linear_cross_entropy`` /
 ``LinearCEHead`` (fused, chunked output projection + cross-entropy),
 ``PredictionHead``, ``PretrainingModule`` (``encoder_parameters`` /
-``save_encoder``).
+``save_encoder``, and ``prepare_batch``, the start of every ``forward``).
 
 Config conventions (``bert_encoder_config``)
 --------------------------------------------
@@ -55,6 +56,7 @@ Config conventions (``bert_encoder_config``)
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -72,6 +74,7 @@ __all__ = [
     "linear_cross_entropy",
     "PretrainingModule",
     "bert_encoder_config",
+    "EncoderConfigBuilder",
     "N_SPECIAL",
 ]
 
@@ -79,36 +82,55 @@ __all__ = [
 N_SPECIAL = 2
 
 
-def bert_encoder_config(
-    k: int,
-    n_tokens: int,
-    layers: int,
-    heads: int,
-    hidden: int,
-    intermediate: int | None = None,
-    hidden_dropout: float = 0.1,
-    attention_dropout: float = 0.1,
-    attn_implementation: str = "sdpa",
-    **extra: Any,
-) -> BertConfig:
-    """The ``BertConfig`` of a k-mer encoder (see the module docstring for the conventions)."""
-    if hidden % heads:
-        raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
-    return BertConfig(
-        vocab_size=4**k + N_SPECIAL,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=intermediate if intermediate is not None else 4 * hidden,
-        hidden_act="gelu",
-        hidden_dropout_prob=hidden_dropout,
-        attention_probs_dropout_prob=attention_dropout,
-        max_position_embeddings=n_tokens,
-        type_vocab_size=1,
-        pad_token_id=None,
-        attn_implementation=attn_implementation,
-        **extra,
-    )
+@dataclass(frozen=True, eq=False)
+class EncoderConfigBuilder:
+    """Builds the config of a k-mer encoder of one transformers family.
+
+    Calling it, ``builder(k, n_tokens, layers, heads, hidden, intermediate=None, hidden_dropout=0.1,
+    attention_dropout=0.1, attn_implementation="sdpa", **extra)``, applies the conventions every
+    family shares (``hidden`` a multiple of ``heads``; ``vocab_size = 4**k + 2``; ``n_tokens``
+    positions; FFN width ``4 * hidden`` unless given; ``pad_token_id = None``; the attention
+    implementation) and writes each shared knob under the field name(s) the family gives it in
+    ``names``; ``fixed`` holds the family's own settings. ``extra`` goes to the config unchanged.
+    """
+
+    config_class: type
+    #: shared knob (n_tokens, layers, heads, hidden, intermediate, hidden_dropout,
+    #: attention_dropout) -> the config field(s) that take its value
+    names: dict[str, tuple[str, ...]]
+    fixed: dict[str, Any]
+
+    def __call__(
+        self,
+        k: int,
+        n_tokens: int,
+        layers: int,
+        heads: int,
+        hidden: int,
+        intermediate: int | None = None,
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        attn_implementation: str = "sdpa",
+        **extra: Any,
+    ):
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
+        knobs = {"n_tokens": n_tokens, "layers": layers, "heads": heads, "hidden": hidden,
+                 "intermediate": intermediate if intermediate is not None else 4 * hidden,
+                 "hidden_dropout": hidden_dropout, "attention_dropout": attention_dropout}
+        fields = {field: knobs[knob] for knob, spelled in self.names.items() for field in spelled}
+        return self.config_class(vocab_size=4**k + N_SPECIAL, **fields, **self.fixed, pad_token_id=None,
+                                 attn_implementation=attn_implementation, **extra)
+
+
+#: The ``BertConfig`` of a k-mer encoder (see the module docstring for the conventions).
+bert_encoder_config = EncoderConfigBuilder(
+    BertConfig,
+    names={"n_tokens": ("max_position_embeddings",), "layers": ("num_hidden_layers",),
+           "heads": ("num_attention_heads",), "hidden": ("hidden_size",), "intermediate": ("intermediate_size",),
+           "hidden_dropout": ("hidden_dropout_prob",), "attention_dropout": ("attention_probs_dropout_prob",)},
+    fixed={"hidden_act": "gelu", "type_vocab_size": 1},
+)
 
 
 def _rows_per_chunk(n_classes: int) -> int:
@@ -286,6 +308,30 @@ class PretrainingModule(nn.Module):
                               preset.intermediate, hidden_dropout=preset.dropout,
                               attention_dropout=preset.dropout, **cls.objective_options(preset))
 
+    def prepare_batch(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The start of every ``forward``: ``(input_ids, attention_mask, mask)`` as tensors on the
+        module's device, without the trailing columns that no row attends (``trim_padding``).
+
+        An objective that ``masks`` draws ``mask`` with ``sample_mask`` at its ``mask_ratio`` when
+        none is given and returns it as bool; any other objective ignores ``mask`` and returns None.
+        """
+        device = next(self.parameters()).device
+        input_ids = _as_tensor(input_ids, device=device)
+        attention_mask = _as_tensor(attention_mask, device=device)
+        if not self.masks:
+            input_ids, attention_mask = trim_padding(input_ids, attention_mask, attention_mask=attention_mask)
+            return input_ids, attention_mask, None
+        if mask is None:
+            mask = sample_mask(input_ids, attention_mask, self.mask_ratio)
+        mask = _as_tensor(mask, device=device).bool()
+        input_ids, mask, attention_mask = trim_padding(input_ids, mask, attention_mask, attention_mask=attention_mask)
+        return input_ids, attention_mask, mask
+
     def step_tokens(self, attention_mask: torch.Tensor, mask: torch.Tensor) -> dict[str, int]:
         """What one step's batch costs: tokens through the encoder and its longest row, and the
         same for a decoder (0 without one). Here the encoder sees every valid token."""
@@ -354,7 +400,7 @@ class MLMForPretraining(PretrainingModule):
     Attributes: ``encoder`` (``BertModel``, no pooler), ``head`` (``PredictionHead``).
     """
 
-    config_builder = staticmethod(bert_encoder_config)
+    config_builder = bert_encoder_config
     masks = True
     chooses_loss_positions = True
 
@@ -384,13 +430,7 @@ class MLMForPretraining(PretrainingModule):
         mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``input_ids``/``attention_mask``/``mask``: ``[B, T]``; returns ``{loss, n_predicted, n_correct}``."""
-        device = self.head.decoder.weight.device
-        input_ids = _as_tensor(input_ids, device=device)
-        attention_mask = _as_tensor(attention_mask, device=device)
-        if mask is None:
-            mask = sample_mask(input_ids, attention_mask, self.mask_ratio)
-        mask = _as_tensor(mask, device=device).bool()
-        input_ids, mask, attention_mask = trim_padding(input_ids, mask, attention_mask, attention_mask=attention_mask)
+        input_ids, attention_mask, mask = self.prepare_batch(input_ids, attention_mask, mask)
 
         attn = attention_mask.bool()
         mask = mask & attn

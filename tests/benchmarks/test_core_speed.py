@@ -26,6 +26,8 @@ few seconds (``tests/test_benchmarks_smoke.py`` does that in CI: one round, no w
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import statistics
 import time
@@ -168,28 +170,29 @@ def test_all_tasks_vs_per_sequence_reference(benchmark, tmp_path, monkeypatch):
     for each task (the reference approach); both evaluate the same tasks on the same embeddings
     (up to float32 rounding), so their scores must agree (see :data:`UMAP_TASKS`)."""
     from benchbarcode.data import load_barcodes
-    from benchbarcode.run import RunOptions, embed_split, label_frame, run_benchmark, select_tasks
+    from benchbarcode.run import Caching, RunOptions, embed_split, label_frame, run_benchmark, select_tasks
+    from benchbarcode.spec import EncoderSpec
 
     monkeypatch.setenv("BENCHBARCODE_CACHE", str(tmp_path / "cache"))
     ds = load_barcodes("sim:1500" if SMOKE else os.environ.get("BENCHBARCODE_BENCH_DATA", "sim:5000"))
     encoder = _random_encoder("mae", "tiny")
-    opts = RunOptions(encoder="random", encoder_options={"like": "mae"}, results_dir=str(tmp_path / "results"),
-                      device="cpu", progress=False)
+    opts = RunOptions(encoder=EncoderSpec("random", options={"like": "mae"}, device="cpu"),
+                      results_dir=str(tmp_path / "results"), progress=False)
 
     def reference():
-        per_one = RunOptions(**{**opts.__dict__, "batch_size": 1, "use_cache": False})
         outcomes = {}
         for task in select_tasks(None):
             embeddings, labels = {}, {}
             for split in task.meta.splits:
-                table, embeddings[split], _ = embed_split(encoder, ds, split, per_one)
+                table, embeddings[split], _ = embed_split(encoder, ds, split, batch_size=1,
+                                                          caching=Caching(enabled=False))
                 labels[split] = label_frame(table)
             outcomes[task.meta.name] = task.evaluate(embeddings, labels, seed=0, device="cpu")
         return outcomes
 
     def suite():
         results = str(tmp_path / f"r{time.perf_counter_ns()}")
-        return run_benchmark(RunOptions(**{**opts.__dict__, "results_dir": results}), ds)
+        return run_benchmark(dataclasses.replace(opts, results_dir=results), ds)
 
     start = time.perf_counter()
     expected = reference()
@@ -198,11 +201,11 @@ def test_all_tasks_vs_per_sequence_reference(benchmark, tmp_path, monkeypatch):
     suite_s = benchmark.stats.stats.median
     benchmark.extra_info.update({"seconds_reference": reference_s, "seconds_suite": suite_s,
                                  "speedup": reference_s / suite_s, "records": len(ds.table)})
-    found = {o.task: o.result for o in report.outcomes if o.status == "done"}
-    assert found.keys() == expected.keys(), [(o.task, o.status, o.reason) for o in report.outcomes]
+    found = {o.task: o.result for o in report.statuses if o.status == "done"}
+    assert found.keys() == expected.keys(), [(o.task, o.status, o.reason) for o in report.statuses]
     for name, outcome in expected.items():
-        assert _steady(found[name]["counts"]) == _steady(outcome["counts"]), name
+        assert _steady(found[name]["counts"]) == _steady(outcome.counts), name
         if name in UMAP_TASKS:
-            assert found[name]["scores"] == pytest.approx(outcome["scores"], abs=AMI_TOLERANCE, rel=0), name
+            assert found[name]["scores"] == pytest.approx(dict(outcome.scores), abs=AMI_TOLERANCE, rel=0), name
         else:  # the probe and the 1-NN search: equal, float32 rounding of the embeddings notwithstanding
-            assert found[name]["scores"] == outcome["scores"], name
+            assert found[name]["scores"] == outcome.scores, name

@@ -28,6 +28,12 @@ machine: when another process holds a core, every multi-threaded op waits for
 its descheduled worker thread, steps get several times slower and the MAE /
 MLM ratio collapses towards 1 (it then counts ops, not FLOPs). On a shared
 machine, ``BENCHBARCODE_BENCH_THREADS=1`` gives steadier ratios.
+
+Heap trimming (``runtime.trim_heap``), measured 2026-12 on 2 cores, one thread, torch 2.13:
+without it a tiny MLM grew from 0.4 to 2.3 GB resident over 300 steps; the same run with a
+trim every ``TRIM_EVERY`` steps stayed at 0.48 GB, with 3.4 M minor page faults against 19.5 M.
+The earlier fixed 128 KiB mmap threshold cost 40 M minor faults and 70 s of system time in the
+default ``run`` (mae, sim).
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@
   HDBSCAN) on BIOSCAN-5M's test_unseen shape, 7,887 x 768 embeddings of 880 species.
 
 ``BENCHBARCODE_BENCH_SMOKE=1`` shrinks both to seconds.
+
+Recorded figures, measured 2026-11-30 on this project's 2-core CPU machine (commit 4dc09d0), at
+the full sizes above: the probe 0.24 s per minibatch step (276 s per epoch), 2.8 GB peak; the
+clustering 58 s and 1.1 GB (7,887 records, far below
+:data:`benchbarcode.tasks.clustering.MAX_RECORDS`, where Ward's N^2 / 2 float64 distances take 10 GB).
 """
 
 from __future__ import annotations
@@ -85,11 +90,11 @@ def test_clustering_at_test_unseen_scale(benchmark):
     import resource
 
     benchmark.extra_info.update({"records": n, "species": species, "seconds": time.perf_counter() - started,
-                                 "scores": out["scores"],
+                                 "scores": dict(out.scores),
                                  "process_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024})
-    assert "unscored" not in out, out.get("unscored")
-    counts = out["counts"]
+    assert out.unscored is None, out.unscored
+    counts = out.counts
     assert (counts["samples"], counts["classes"], counts["clustered_dims"]) == (n, len(np.unique(labels)), 50)
     # species centres 3x the noise apart: plain clusters, where chance scores an AMI near 0
-    assert set(out["scores"]) == {"ami_agglomerative", "ami_hdbscan"}
-    assert all(0.5 < v <= 1 + 1e-9 for v in out["scores"].values()), out["scores"]
+    assert set(out.scores) == {"ami_agglomerative", "ami_hdbscan"}
+    assert all(0.5 < v <= 1 + 1e-9 for v in out.scores.values()), out.scores
