@@ -368,7 +368,7 @@ def _records(tables: list[Table]) -> list[dict]:
         for row in table.rows:
             record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": row.rank,
                       "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
-                      "similarity": row.meta.get("similarity", "cosine"),
+                      "similarity": Similarity.of(row.meta.get("similarity")).value,
                       "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
                       "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
                       "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing),
