@@ -191,6 +191,12 @@ class Task(abc.ABC):
         ``TaskOutcome(unscored=REASON)``: the result file then says why instead of holding a number.
         """
 
+    def under(self, protocol: str) -> "Task | None":
+        """This task as evaluation ``protocol`` defines it (see ``--protocol``): itself under the
+        default ``"benchbarcode"``; under another protocol a variant whose ``meta.protocol`` records
+        it, or None when the protocol has no counterpart of this task."""
+        return self if protocol == "benchbarcode" else None
+
     def unsupported(self, labels: Mapping[str, pd.DataFrame]) -> str | None:
         """Why this task cannot score a data set with these labels (by split), or None; what
         ``benchbarcode data describe`` reports. The base check: every split holds at least two

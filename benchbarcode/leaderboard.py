@@ -9,6 +9,11 @@ task both have, the same task version and protocol. A learned encoder whose decl
 (:func:`benchbarcode.registry.control_of`) has a row in the same table gets the paired difference of
 the summary score over the seeds both have.
 
+Under a table of BIOSCAN-5M measured with the reference protocol
+(:func:`benchbarcode.reported.applies`), the published figures of the BIOSCAN-5M paper
+(:mod:`benchbarcode.reported`) are shown as marked, unranked rows, each right under the measured row
+of the same checkpoint with the difference measured − reported; no other table shows them.
+
 Rendering (markdown via tabulate, CSV via pandas, a self-contained HTML page, JSON with full
 precision, a matplotlib figure) reads the same :class:`Table` objects; every float shown is
 rounded once, by :func:`number`. The output depends only on the results' contents: rows, tables and
@@ -30,7 +35,7 @@ from benchbarcode.contracts import Similarity, is_embedding
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
 from benchbarcode.stats import INTERVAL
 from benchbarcode.summary import (SUMMARY, Metric, aggregate, canonical_order, difference, difference_text,
-                                  metric_text)
+                                  metric_text, number)
 
 FORMATS = ("markdown", "csv", "html", "json")
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html", ".htm": "html",
@@ -76,10 +81,27 @@ class Table:
     rows: list[Row]
     commands: list[str]
     versions: list[str]
+    reported: list[ReportedRow] = field(default_factory=list)  # published figures (BIOSCAN-5M only)
 
     @property
     def title(self) -> str:
         return f"{self.data['name']} (content {self.data['content_hash'][:12]})"
+
+
+@dataclass
+class ReportedRow:
+    """A published row (:class:`benchbarcode.reported.Reported`), unranked, next to ``measured``
+    (the best-ranked row of the same checkpoint, None if the table has none) with, per compared
+    task, the measured mean minus the reported figure (fractions)."""
+
+    entry: object  # benchbarcode.reported.Reported
+    source: dict
+    measured: Row | None = None
+    differences: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{REPORTED_MARK} reported: {self.entry.model}"
 
 
 def row_key(meta: dict, data_hash: str) -> str:
@@ -196,7 +218,40 @@ def _table(data_identity: dict, members: list, profiles: list[dict]) -> Table:
     _pair_controls(rows)
     _rank(rows)
     return Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
-                 sorted(c for c in commands if c), sorted(versions))
+                 sorted(c for c in commands if c), sorted(versions), _reported(data_identity, tasks, rows))
+
+
+def _reported(data_identity: dict, tasks: dict, rows: list[Row]) -> list[ReportedRow]:
+    """The published rows of a BIOSCAN-5M reference-protocol table, each paired with the
+    best-ranked measured row of its checkpoint; none for any other table."""
+    from benchbarcode import reported
+
+    if not reported.applies(data_identity, tasks):
+        return []
+    published = reported.load()
+    out = []
+    for entry in published.entries:
+        measured = next((r for r in rows if entry.measures(r.meta)), None)  # rows are in rank order
+        diffs = {}
+        for task in reported.COMPARED:
+            metric = measured.metrics.get(task) if measured else None
+            figure = entry.figure(task)
+            if metric is not None and figure is not None:
+                diffs[task] = metric.mean - figure
+        out.append(ReportedRow(entry, published.source, measured, diffs))
+    return out
+
+
+def _lines(table: Table) -> list:
+    """The table's rows in display order: each measured row followed by the reported rows of its
+    checkpoint; reported rows without a measured row last."""
+    after: dict[int, list[ReportedRow]] = {}
+    for rep in table.reported:
+        after.setdefault(id(rep.measured) if rep.measured else None, []).append(rep)
+    out: list = []
+    for row in table.rows:
+        out += [row, *after.get(id(row), [])]
+    return out + after.get(None, [])
 
 
 def _row(key: str, cells: dict, tasks: dict, commands: set, versions: set) -> Row:
@@ -311,6 +366,22 @@ def _cells(table: Table, row: Row) -> list[str]:
             *(_metric_cell(row, c) for c in table.columns), _control_cell(row), *_cost_cells(row)]
 
 
+def _reported_cells(table: Table, rep: ReportedRow) -> list[str]:
+    entry = rep.entry
+    pretraining = ", ".join(x for x in (entry.pretraining_data, entry.tokens_seen and f"{entry.tokens_seen} tokens")
+                            if x) or "-"
+    cells = []
+    for column in table.columns:
+        figure = entry.figure(column)
+        diff = rep.differences.get(column)
+        cells.append("-" if figure is None else number(figure) + ("" if diff is None else f" (Δ {number(diff, sign=True)})"))
+    return ["-", rep.label, "-", "-", pretraining, "-", *cells, "-", "-", "-"]
+
+
+def _line_cells(table: Table, line) -> list[str]:
+    return _reported_cells(table, line) if isinstance(line, ReportedRow) else _cells(table, line)
+
+
 def _cost_cells(row: Row) -> list[str]:
     cost = row.cost
     if cost is None:
@@ -331,6 +402,7 @@ def _about(table: Table) -> list[str]:
 
 
 NOT_EMBEDDING_MARK = "‡"
+REPORTED_MARK = "§"
 LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=k)` where a task has "
           f"fewer). Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: the "
           f"encoder minus its declared random-initialisation control (same architecture and seeds), "
@@ -343,6 +415,18 @@ LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=
           f"(the others need an embedding).")
 
 
+def _reported_note(table: Table) -> str | None:
+    """The paragraph under a table with reported rows: what they are, where from, what Δ is."""
+    if not table.reported:
+        return None
+    source = table.reported[0].source
+    return (f"`{REPORTED_MARK} reported`: figures published in {source['citation']} ({source['url']}), "
+            "not measured here; unranked. Each stands under the measured row of the same checkpoint, "
+            "Δ = measured mean − reported: closed-world accuracy against the reported linear-probe species "
+            "accuracy, open-world accuracy against the reported 1-NN unseen-genus accuracy (fractions; "
+            "`benchbarcode reported` lists the figures and their checkpoints).")
+
+
 def to_markdown(tables: list[Table], notes: str | None = None) -> str:
     from tabulate import tabulate
 
@@ -350,8 +434,11 @@ def to_markdown(tables: list[Table], notes: str | None = None) -> str:
              "Generated by `benchbarcode leaderboard` from the result files; do not edit by hand.", ""]
     for table in tables:
         parts += [f"## {table.title}", "", *(f"- {line}" for line in _about(table)), ""]
-        parts += [tabulate([_cells(table, r) for r in table.rows], headers=_headers(table),
+        parts += [tabulate([_line_cells(table, r) for r in _lines(table)], headers=_headers(table),
                            tablefmt="github", disable_numparse=True), ""]
+        note = _reported_note(table)
+        if note:
+            parts += [note, ""]
         parts += ["Reproduce:", "", "```bash", *table.commands,
                   f"benchbarcode leaderboard --results-dir RESULTS_DIR --data {table.data['content_hash'][:12]}",
                   "```", ""]
@@ -362,31 +449,52 @@ def to_markdown(tables: list[Table], notes: str | None = None) -> str:
 
 
 def _records(tables: list[Table]) -> list[dict]:
-    """One flat record per row, full precision (CSV and JSON)."""
+    """One flat record per row, full precision (CSV and JSON); reported rows in display order,
+    with fields of their own (only tables that have them get these columns)."""
     out = []
     for table in tables:
-        for row in table.rows:
-            record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": row.rank,
-                      "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
-                      "similarity": Similarity.of(row.meta.get("similarity")).value,
-                      "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
-                      "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
-                      "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing),
-                      "unscored": " ".join(sorted(row.unscored))}
-            for column in table.columns:
-                metric = row.metrics.get(column)
-                record[f"{column} mean"] = metric.mean if metric else None
-                record[f"{column} std"] = metric.std if metric else None
-                record[f"{column} n"] = metric.n if metric else None
-            diff = row.vs_control or {}
-            record |= {"control": row.control, f"{VS_CONTROL} mean": diff.get("mean"),
-                       f"{VS_CONTROL} low": diff.get("low"), f"{VS_CONTROL} high": diff.get("high"),
-                       f"{VS_CONTROL} n": diff.get("n")}
-            cost = row.cost or {}
-            record |= {"embed sequences_per_s": cost.get("sequences_per_s"), "embed peak_mb": cost.get("peak_mb"),
-                       "embed batch_size": cost.get("batch_size"), "profile machine": cost.get("machine")}
-            out.append(record)
+        for line in _lines(table):
+            out.append(_reported_record(table, line) if isinstance(line, ReportedRow) else _record(table, line))
     return out
+
+
+def _reported_record(table: Table, rep: ReportedRow) -> dict:
+    entry = rep.entry
+    record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": None,
+              "encoder": rep.label, "name": None, "reported": entry.key, "reported source": rep.source["url"],
+              "reported checkpoint": entry.checkpoint, "reported pretraining data": entry.pretraining_data,
+              "reported tokens seen": entry.tokens_seen,
+              "reported fine-tuned species": None if entry.fine_tuned_species is None else entry.fine_tuned_species / 100,
+              "measured encoder": rep.measured.label if rep.measured else None}
+    for column in table.columns:
+        record[f"{column} mean"] = entry.figure(column)
+        if column in rep.differences:
+            record[f"{column} measured - reported"] = rep.differences[column]
+    return record
+
+
+def _record(table: Table, row: Row) -> dict:
+    """The flat record of one measured row."""
+    record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": row.rank,
+              "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
+              "similarity": Similarity.of(row.meta.get("similarity")).value,
+              "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
+              "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
+              "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing),
+              "unscored": " ".join(sorted(row.unscored))}
+    for column in table.columns:
+        metric = row.metrics.get(column)
+        record[f"{column} mean"] = metric.mean if metric else None
+        record[f"{column} std"] = metric.std if metric else None
+        record[f"{column} n"] = metric.n if metric else None
+    diff = row.vs_control or {}
+    record |= {"control": row.control, f"{VS_CONTROL} mean": diff.get("mean"),
+               f"{VS_CONTROL} low": diff.get("low"), f"{VS_CONTROL} high": diff.get("high"),
+               f"{VS_CONTROL} n": diff.get("n")}
+    cost = row.cost or {}
+    record |= {"embed sequences_per_s": cost.get("sequences_per_s"), "embed peak_mb": cost.get("peak_mb"),
+               "embed batch_size": cost.get("batch_size"), "profile machine": cost.get("machine")}
+    return record
 
 
 def to_csv(tables: list[Table]) -> str:
@@ -402,11 +510,18 @@ def to_csv(tables: list[Table]) -> str:
     return buffer.getvalue()
 
 
+def _values(table: Table, line) -> dict:
+    """The per-seed values of a measured row (a reported row has none)."""
+    if isinstance(line, ReportedRow):
+        return {}
+    return {c: {str(s): v for s, v in sorted(line.metrics[c].values.items())} for c in table.columns
+            if c in line.metrics}
+
+
 def to_json(tables: list[Table]) -> str:
     doc = {"tables": [{"data": t.data, "tasks": t.tasks, "commands": t.commands, "versions": t.versions,
-                       "rows": [{**rec, "values": {c: {str(s): v for s, v in sorted(r.metrics[c].values.items())}
-                                                   for c in t.columns if c in r.metrics}}
-                                for rec, r in zip(_records([t]), t.rows)]}
+                       "rows": [{**rec, "values": _values(t, line)} for rec, line in zip(_records([t]), _lines(t))],
+                       **({"reported_note": _reported_note(t)} if t.reported else {})}
                       for t in tables], "legend": LEGEND}
     return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
@@ -419,8 +534,11 @@ def to_html(tables: list[Table], notes: str | None = None) -> str:
     for table in tables:
         body.append(f"<h2>{html.escape(table.title)}</h2><ul>"
                     + "".join(f"<li>{html.escape(line)}</li>" for line in _about(table)) + "</ul>")
-        body.append(tabulate([_cells(table, r) for r in table.rows], headers=_headers(table), tablefmt="html",
-                             disable_numparse=True))
+        body.append(tabulate([_line_cells(table, r) for r in _lines(table)], headers=_headers(table),
+                             tablefmt="html", disable_numparse=True))
+        note = _reported_note(table)
+        if note:
+            body.append(f"<p>{html.escape(note.replace('`', ''))}</p>")
         body.append("<p>Reproduce:</p><pre>" + html.escape("\n".join(table.commands)) + "</pre>")
     body.append(f"<p>{html.escape(LEGEND.replace('`', ''))}</p>")
     if notes:

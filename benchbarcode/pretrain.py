@@ -533,8 +533,12 @@ class PretrainPlan:
     def job(self, ds) -> PretrainJob:
         """The job on ``ds``'s pretraining corpus (a :class:`~benchbarcode.data.BarcodeDataset`)."""
         opts, spec = self.options, self.encoder.spec
+        sequences = ds.pretraining_sequences()
+        if not sequences:
+            raise UserError(f"{ds.name}: the pretraining corpus (splits {', '.join(ds.pretraining_splits)}) "
+                            "holds no records")
         return PretrainJob(objective=self.encoder.meta.objective, preset=self.preset,
-                           sequences=ds.pretraining_sequences(), out=Path(opts.out), seed=spec.seed,
+                           sequences=sequences, out=Path(opts.out), seed=spec.seed,
                            data_identity=ds.identity(), preset_name=spec.preset, encoder_name=self.encoder.name,
                            resume=opts.resume, overwrite=opts.overwrite, device=spec.device,
                            checkpoint_every=opts.checkpoint_every, progress=opts.progress, dtype=spec.dtype)

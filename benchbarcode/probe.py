@@ -103,3 +103,31 @@ def train_probe(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: to
         if stale >= patience:
             break
     return best
+
+
+def train_linear_sgd(x: torch.Tensor, y: torch.Tensor, n_classes: int, seed: int, *, learning_rate: float,
+                     momentum: float, weight_decay: float, epochs: int, batch_size: int,
+                     progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One linear layer trained with SGD (momentum, weight decay on every parameter) for ``epochs``
+    full passes of shuffled minibatches of ``batch_size`` rows (the last one smaller), mean
+    cross-entropy; no selection. Returns the final ``(weight, bias)``.
+
+    Initialisation as ``torch.nn.Linear``'s (weight and bias uniform in +-1/sqrt(D)) and the
+    minibatch order come from a CPU ``torch.Generator`` seeded with ``seed``: the global RNG stays
+    untouched. ``x`` is float32 ``[N, D]``, ``y`` int64 class indices, on one device.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    dim, dev = x.shape[1], x.device
+    bound = 1.0 / dim ** 0.5
+    weight = torch.nn.Parameter(torch.empty(n_classes, dim).uniform_(-bound, bound, generator=gen).to(dev))
+    bias = torch.nn.Parameter(torch.empty(n_classes).uniform_(-bound, bound, generator=gen).to(dev))
+    optimiser = torch.optim.SGD([weight, bias], lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+    for _ in tqdm(range(epochs), desc=f"probe seed {seed}", disable=not progress):
+        order = torch.randperm(x.shape[0], generator=gen).to(dev)
+        for start in range(0, x.shape[0], batch_size):
+            idx = order[start:start + batch_size]
+            loss = cross_entropy(F.linear(x[idx], weight, bias), y[idx])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    return weight.detach(), bias.detach()

@@ -156,6 +156,11 @@ class EncoderEntry:
 
     ``argument`` names the factory parameter that a ``NAME:VALUE`` spelling fills (``hf:MODEL``).
     ``parameters`` counts the parameters of the default configuration for listings.
+    ``trainer`` trains the encoder on labelled sequences (a supervised baseline): called as
+    ``trainer(sequences, labels, directory, *, seed, device, progress)``, with a ``recipe`` dict
+    (what sets the weights besides data and seed) and, optionally, ``for_options(options)`` giving
+    the trainer for the encoder's options (:class:`benchbarcode.supervised.Trainer`). Like
+    ``parameters`` it is a callable, not part of the frozen record.
     """
 
     meta: EncoderMeta
@@ -163,6 +168,7 @@ class EncoderEntry:
     origin: str = BUILT_IN
     parameters: Callable[[], int | None] | None = None
     argument: str | None = None
+    trainer: Callable[..., None] | None = None
 
     @property
     def name(self) -> str:
@@ -243,7 +249,8 @@ ENCODERS: Registry[EncoderEntry] = Registry("encoder", "benchbarcode.encoders", 
 
 def register_encoder(name: str, *, description: str, family: str = "third-party",
                      objective: str = "unknown", parameters: Callable[[], int | None] | None = None,
-                     argument: str | None = None, origin: str | None = None, **fields: Any):
+                     argument: str | None = None, origin: str | None = None,
+                     trainer: Callable[..., None] | None = None, **fields: Any):
     """Declare encoder ``name`` once; the decorated class or function is its factory.
 
     ``fields`` are further :class:`EncoderMeta` fields (traits such as ``pretrainable``,
@@ -251,12 +258,14 @@ def register_encoder(name: str, *, description: str, family: str = "third-party"
     counts the default configuration's parameters lazily, for ``benchbarcode encoders``.
     ``argument`` lets ``NAME:VALUE`` fill that factory parameter (``hf:MODEL``). ``origin`` says
     where the declaration comes from when it is not simply built-in or a plugin (e.g. a preset).
+    ``trainer`` trains it on the train split's labels when ``run`` has no checkpoint for it
+    (see :class:`EncoderEntry`).
     """
     meta = EncoderMeta(name=name, family=family, objective=objective, description=description, **fields)
 
     def decorate(factory):
         where = ENCODERS.origin() if origin is None or ENCODERS.origin() != BUILT_IN else origin
-        ENCODERS.add(name, EncoderEntry(meta, factory, where, parameters, argument),
+        ENCODERS.add(name, EncoderEntry(meta, factory, where, parameters, argument, trainer),
                      same=lambda old, new: old.factory is new.factory)
         return factory
 

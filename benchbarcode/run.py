@@ -25,6 +25,7 @@ from benchbarcode import checkpoints
 from benchbarcode.canonical import digest
 from benchbarcode.contracts import Encoder, EncoderMeta, Task
 from benchbarcode.data.dataset import BarcodeDataset
+from benchbarcode.data.protocols import DEFAULT_PROTOCOL, check_protocol
 from benchbarcode.embed import NPZ, EmbeddingCache, cache_key_parts, embed_sequences
 from benchbarcode.errors import UserError
 from benchbarcode.fileio import cache_root, check_output_dir, check_output_file
@@ -70,6 +71,9 @@ class RunOptions:
     progress: bool = True
     caching: Caching = field(default_factory=Caching)
     command: list[str] | None = None  # recorded in each result
+    #: evaluation protocol (``benchbarcode.data.protocols.PROTOCOLS``): the data set must be loaded
+    #: under it, and the tasks are resolved under it (:meth:`Task.under`)
+    protocol: str = DEFAULT_PROTOCOL
 
     def __post_init__(self):
         if isinstance(self.encoder, str):  # RunOptions("kmer"): a name alone
@@ -84,7 +88,12 @@ class RunOptions:
         seeds = tuple(dict.fromkeys(self.seeds if self.seeds is not None else (self.encoder.seed,)))
         if not seeds:
             raise UserError("--seeds needs at least one seed")
-        tasks = select_tasks(self.tasks)
+        check_protocol(self.protocol)
+        skipped: dict[str, str] = {}
+        tasks = select_tasks(self.tasks, self.protocol, skipped)
+        if not tasks:
+            raise UserError(f"--protocol {self.protocol}: none of the tasks has a {self.protocol}-protocol "
+                            f"counterpart ({', '.join(skipped)})")
         encoder = resolve_encoder(self.encoder)
         control = None
         if self.with_control:
@@ -94,7 +103,8 @@ class RunOptions:
             control = resolve_encoder(spec)
         check_output_dir(self.results_dir, "--results-dir")
         self.caching.check()
-        return RunPlan(self, encoder, control, tuple(tasks), seeds, ResultStore(self.results_dir))
+        return RunPlan(self, encoder, control, tuple(tasks), seeds, ResultStore(self.results_dir),
+                       tuple(skipped.items()))
 
 
 @dataclass(frozen=True)
@@ -107,16 +117,33 @@ class RunPlan:
     tasks: tuple[Task, ...]
     seeds: tuple[int, ...]
     store: ResultStore
+    skipped: tuple[tuple[str, str], ...] = ()  # (task, reason): requested tasks the protocol lacks
+
+    @property
+    def task_names(self) -> list[str]:
+        """Every requested task, run or skipped, in the order asked."""
+        return [t.meta.name for t in self.tasks] + [name for name, _ in self.skipped]
 
 
-def select_tasks(names) -> list[Task]:
-    """The tasks to run (unknown names fail before any work starts)."""
+def select_tasks(names, protocol: str = DEFAULT_PROTOCOL, skipped: dict[str, str] | None = None) -> list[Task]:
+    """The tasks to run, as ``protocol`` defines them (:meth:`Task.under`); those it has no
+    counterpart of go into ``skipped`` as ``{task: reason}`` (unknown names fail before any work
+    starts)."""
     if names is None:
-        return [entry.create() for entry in list_tasks()]
-    names = list(dict.fromkeys(names))
-    if not names:
-        raise UserError("--tasks: no task named (see: benchbarcode tasks)")
-    return [get_task(name) for name in names]
+        found = [entry.create() for entry in list_tasks()]
+    else:
+        names = list(dict.fromkeys(names))
+        if not names:
+            raise UserError("--tasks: no task named (see: benchbarcode tasks)")
+        found = [get_task(name) for name in names]
+    tasks = []
+    for task in found:
+        resolved = task.under(protocol)
+        if resolved is not None:
+            tasks.append(resolved)
+        elif skipped is not None:
+            skipped[task.meta.name] = f"no {protocol}-protocol counterpart"
+    return tasks
 
 
 # ----------------------------------------------------------------------------- encoders
@@ -128,7 +155,8 @@ def obtain_encoder(encoder: ResolvedEncoder, ds: BarcodeDataset, device: str, ca
     pretraining corpus, once: the directory is cached by its key (recipe, seed, data, device type)
     and an interrupted pretraining resumes there. A cached encoder or unfinished run that does
     not read back (:class:`~benchbarcode.checkpoints.DamagedCheckpoint`) is pretrained again from
-    the start, as a corrupt embedding is recomputed.
+    the start, as a corrupt embedding is recomputed. An entry with a trainer (a supervised
+    baseline) is trained the same way, once, on the ``train`` split's species.
     """
     if not encoder.pretrained_first:
         return encoder.create(device), 0.0, None
@@ -149,10 +177,20 @@ def obtain_encoder(encoder: ResolvedEncoder, ds: BarcodeDataset, device: str, ca
 def _pretrain_into(directory: Path, encoder: ResolvedEncoder, ds: BarcodeDataset, device: str,
                    progress: bool, clean: bool) -> None:
     """Pretrain ``encoder`` into ``run``'s cache ``directory``: continue the unfinished run there,
-    else (none, ``clean``, or one that does not read back) start clean."""
+    else (none, ``clean``, or one that does not read back) start clean. An entry with a trainer is
+    trained on the ``train`` split alone (records without a species left out), from the start:
+    an unfinished training leaves no directory, and retraining takes minutes."""
+    spec = encoder.spec
+    if encoder.entry.trainer is not None:
+        train = ds.split("train")
+        train = train[train["species"].notna()]
+        log.info("training %s on %d labelled train records (%d species) into %s", encoder.name, len(train),
+                 train["species"].nunique(), directory)
+        encoder.trainer(train["sequence"].tolist(), train["species"].astype(str).tolist(), directory,
+                        seed=spec.seed, device=device, progress=progress)
+        return
     from benchbarcode.pretrain import PretrainJob, pretrain
 
-    spec = encoder.spec
     job = PretrainJob(objective=encoder.meta.objective, preset=encoder.recipe, sequences=ds.pretraining_sequences(),
                       out=directory, seed=spec.seed, data_identity=ds.identity(), preset_name=spec.preset,
                       encoder_name=encoder.name, device=device, progress=progress)
@@ -170,6 +208,8 @@ def run_id_for(meta: EncoderMeta, ds: BarcodeDataset, seed: int, limit: int | No
     """A name for the run that is the same whenever the vectors and the task seeds are the same:
     the encoder's :meth:`~EncoderMeta.identity` (as in the embedding-cache key), data, seed, limit."""
     ident = {"encoder": meta.identity(), "data": ds.content_hash(), "seed": seed, "limit": limit}
+    if ds.protocol != DEFAULT_PROTOCOL:  # only then: run ids of the default protocol stay as they were
+        ident["protocol"] = ds.protocol
     return f"{safe_name(ds.name)}-seed{seed}{f'-limit{limit}' if limit else ''}-{digest(ident, 12)}"
 
 
@@ -256,6 +296,7 @@ def run_benchmark(plan: RunPlan | RunOptions, ds: BarcodeDataset, runtime: Runti
     """Run ``plan``'s tasks for its encoder (at its spec's seed) on ``ds``; one result file per task
     (options are validated first)."""
     plan = plan.validate() if isinstance(plan, RunOptions) else plan
+    check_data_protocol(ds, plan.options.protocol, plan.encoder)
     runtime = runtime or setup(plan.encoder.spec.device)
     done = _finished(plan, ds, runtime)
     if done is not None:
@@ -271,7 +312,7 @@ def run_benchmark(plan: RunPlan | RunOptions, ds: BarcodeDataset, runtime: Runti
         meta["embedding_dim"] = int(next(iter(run.embeddings.values())).shape[1])
     for task in pending if runtime.main else []:  # the other torchrun processes helped embed
         _evaluate(run, task, meta)
-    statuses = [run.statuses[t.meta.name] for t in plan.tasks if t.meta.name in run.statuses]
+    statuses = [run.statuses[name] for name in plan.task_names if name in run.statuses]
     return RunReport(run.run_id, meta, plan.store.run_dir(meta["name"], run.run_id), statuses,
                      {"pretrain": pretrain_s, "embed": sum(run.embed_s.values())}, _data_identity(run),
                      runtime.main)
@@ -310,6 +351,8 @@ def _pending(run: _Run) -> list[Task]:
     existing = {} if plan.options.overwrite else plan.store.existing(name, run.run_id, names)
     for task, (path, result) in existing.items():
         run.statuses[task] = TaskStatus(task, "existing", result, path)
+    for task, reason in plan.skipped:
+        run.statuses[task] = TaskStatus(task, "skipped", reason=reason)
     similarity = plan.encoder.similarity
     pending = []
     for task in (t for t in plan.tasks if t.meta.name not in existing):
@@ -386,13 +429,26 @@ def run_seeds(plan: RunPlan | RunOptions, ds: BarcodeDataset) -> list[SeededRepo
 
 
 def task_support(ds: BarcodeDataset) -> list[dict]:
-    """Which registered tasks ``ds`` can score: ``[{"task", "supported", "reason"}]``."""
+    """Which registered tasks ``ds`` can score under its protocol:
+    ``[{"task", "protocol", "supported", "reason"}]``."""
     out = []
     for entry in list_tasks():
-        task = entry.create()
-        reason = task.unsupported({s: label_frame(ds.split(s)) for s in task.meta.splits})
-        out.append({"task": entry.name, "supported": reason is None, "reason": reason or ""})
+        task = entry.create().under(ds.protocol)
+        reason = (f"no {ds.protocol}-protocol counterpart" if task is None
+                  else task.unsupported({s: label_frame(ds.split(s)) for s in task.meta.splits}))
+        out.append({"task": entry.name, "protocol": ds.protocol, "supported": reason is None, "reason": reason or ""})
     return out
+
+
+def check_data_protocol(ds: BarcodeDataset, protocol: str, encoder: ResolvedEncoder) -> None:
+    """``ds`` was prepared under ``protocol``; an encoder to pretrain has a corpus there."""
+    if ds.protocol != protocol:
+        raise UserError(f"protocol {protocol!r} but the data set was loaded under {ds.protocol!r} "
+                        f"(load_barcodes(..., protocol={protocol!r}))")
+    if (encoder.pretrained_first and encoder.trainer is None  # a trainer learns from train, not the corpus
+            and not ds.table["split"].isin(ds.pretraining_splits).any()):
+        raise UserError(f"--protocol {protocol}: {encoder.name} must be pretrained first but {ds.name} has no "
+                        f"pretraining corpus ({' + '.join(ds.pretraining_splits)} is empty); pass --checkpoint")
 
 
 # ----------------------------------------------------------------------------- embed
@@ -406,11 +462,13 @@ class EmbedOptions:
     batch_size: int = 64
     progress: bool = True
     caching: Caching = field(default_factory=Caching)
+    protocol: str = DEFAULT_PROTOCOL  # the data set is loaded under it (reference: de-duplicated splits)
 
     def validate(self) -> ResolvedEncoder:
         """Every rule ``embed`` has, checked before any work; the resolved encoder."""
         from benchbarcode.data.cleaning import SPLITS
 
+        check_protocol(self.protocol)
         check_output_file(self.out, "--out", (NPZ,))
         if self.split is not None and self.split not in SPLITS:
             raise UserError(f"--split {self.split}: unknown split; expected one of {', '.join(SPLITS)} "
@@ -445,6 +503,7 @@ def embed_to_file(opts: EmbedOptions, encoder: ResolvedEncoder, ds: BarcodeDatas
     the processes share the work; the first one writes)."""
     from benchbarcode.embed import write_embeddings_npz
 
+    check_data_protocol(ds, opts.protocol, encoder)
     rows = len(ds.table) if opts.split is None else len(ds.split(opts.split))
     if rows == 0:
         raise UserError(f"--split {opts.split}: {ds.name} has no {opts.split} records; nothing to embed "

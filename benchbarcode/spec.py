@@ -74,8 +74,17 @@ class ResolvedEncoder:
 
     @property
     def pretrained_first(self) -> bool:
-        """Whether ``run`` pretrains it (cached) before evaluating: in-house, no checkpoint."""
-        return self.recipe is not None
+        """Whether ``run`` pretrains or trains it (cached) before evaluating: in-house, or an
+        entry with a trainer (a supervised baseline), given no checkpoint."""
+        return self.recipe is not None or (self.entry.trainer is not None and self.spec.checkpoint is None)
+
+    @property
+    def trainer(self):
+        """The entry's trainer for this spec's options (``epochs=1`` shortens its recipe), or None."""
+        trainer = self.entry.trainer
+        if trainer is None or not hasattr(trainer, "for_options"):
+            return trainer
+        return trainer.for_options(self.spec.options)
 
     def with_seed(self, seed: int) -> "ResolvedEncoder":
         """The same encoder at another seed (no lookup)."""
@@ -97,7 +106,13 @@ class ResolvedEncoder:
 
     def pretraining_key(self, data_hash: str, device: str) -> str:
         """The name of its cached pretraining: everything that sets its weights (recipe, seed,
-        data, device type). Result files record it (:mod:`benchbarcode.store`)."""
+        data, device type). Result files record it (:mod:`benchbarcode.store`). A trained entry's
+        recipe is its trainer's; it has no preset (the in-house keys are unchanged)."""
+        if self.recipe is None and self.entry.trainer is not None:
+            identity = {"format": PRETRAINED_FORMAT, "encoder": self.name, "objective": self.meta.objective,
+                        "trainer": getattr(self.trainer, "recipe", None), "seed": self.spec.seed,
+                        "data": data_hash, "device_type": device.split(":")[0]}
+            return f"{self.name}-{digest(identity, 16)}"
         identity = {"format": PRETRAINED_FORMAT, "encoder": self.name, "objective": self.meta.objective,
                     "preset": self.spec.preset, "recipe": self.recipe.to_dict(), "seed": self.spec.seed,
                     "data": data_hash, "device_type": device.split(":")[0]}

@@ -5,4 +5,4 @@ Architectures live in :mod:`benchbarcode.models`; adapters only load and call th
 package registers the built-in encoders with :mod:`benchbarcode.registry`.
 """
 
-from benchbarcode.encoders import baselines, hf, inhouse  # noqa: F401  (registration side effects)
+from benchbarcode.encoders import baselines, cnn, hf, inhouse  # noqa: F401  (registration side effects)

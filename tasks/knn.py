@@ -117,6 +117,9 @@ class OpenWorldTask(NearestNeighbourTask):
     meta = _meta("open-world", "genus of unseen species by 1-NN (cosine) against the training set",
                  keys="train", rank="genus")
 
+    def under(self, protocol: str) -> Task | None:
+        return ReferenceOpenWorldTask() if protocol == "reference" else super().under(protocol)
+
 
 @register_task
 class UnseenSpeciesTask(NearestNeighbourTask):
@@ -127,3 +130,51 @@ class UnseenSpeciesTask(NearestNeighbourTask):
                  keys="key_unseen", rank="species", version="2",
                  queries_without_key_class="excluded and counted (a query whose species has no key "
                                            "can never be right)")
+
+
+REFERENCE_METRICS = ("accuracy", "balanced_accuracy", "f1_micro", "f1_macro", "f1_weighted")
+
+
+class ReferenceOpenWorldTask(Task):
+    """``open-world`` under ``--protocol reference``: the BIOSCAN-5M / BarcodeMAE reference code's
+    1-NN (``barcodebert/knn_probing.py``), scikit-learn's classifier itself, so that its tie
+    handling and metrics are the reference's. Not registered: :meth:`OpenWorldTask.under` gives it."""
+
+    meta = TaskMeta(
+        name="open-world", version="1",
+        description="genus of unseen species by 1-NN (cosine) against the training set, as the reference code",
+        splits=("train", "test_unseen"), label_rank="genus", metrics=REFERENCE_METRICS, main_score="accuracy",
+        protocol={
+            "protocol": "reference",
+            "data": "reference de-duplication: source barcode with trailing N stripped, identical barcodes "
+                    "dropped over the whole file, first occurrence in file order kept",
+            "classifier": "sklearn KNeighborsClassifier(n_neighbors=1, metric='cosine') fitted on train",
+            "k": 1, "distance": "cosine", "keys": "train", "queries": "test_unseen", "label_rank": "genus",
+            "ties": "scikit-learn's (KNeighborsClassifier.predict)",
+            "missing_labels": "rows dropped and counted (the reference codes a missing genus as class -1)",
+            "metrics": "sklearn accuracy_score, balanced_accuracy_score, f1_score average micro / macro / "
+                       "weighted over the queries (fractions, not percentages)",
+            "seeds": "deterministic: one run, seed unused",
+        })
+
+    def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
+                 seed: int = 0, device: str = "cpu", progress: bool = False) -> TaskOutcome:
+        from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+        from sklearn.neighbors import KNeighborsClassifier
+
+        keys_split, queries_split = self.meta.splits
+        kx, ky, kdrop = self.labelled(embeddings, labels, keys_split)
+        qx, qy, qdrop = self.labelled(embeddings, labels, queries_split, min_classes=1)
+        if kx.shape[1] != qx.shape[1]:
+            raise UserError(f"task {self.meta.name}: {keys_split} embeddings have {kx.shape[1]} "
+                            f"dimensions but {queries_split} has {qx.shape[1]}")
+        pred = KNeighborsClassifier(n_neighbors=1, metric="cosine").fit(kx, ky).predict(qx)
+        with warnings.catch_warnings():  # predicted genera absent from the queries are expected
+            warnings.simplefilter("ignore")
+            scores = {"accuracy": accuracy_score(qy, pred), "balanced_accuracy": balanced_accuracy_score(qy, pred),
+                      **{f"f1_{avg}": f1_score(qy, pred, average=avg) for avg in ("micro", "macro", "weighted")}}
+        counts = {"keys": len(ky), "queries": len(qy), "key_classes": len(np.unique(ky)),
+                  "query_classes": len(np.unique(qy)),
+                  "queries_without_key_class": int((~np.isin(qy, ky)).sum()),
+                  f"dropped_missing_{keys_split}": kdrop, f"dropped_missing_{queries_split}": qdrop}
+        return TaskOutcome(scores={k: float(v) for k, v in scores.items()}, seeds=(int(seed),), counts=counts)

@@ -57,6 +57,9 @@ class ClosedWorldTask(Task):
             "scores_std": "population standard deviation over the seeds (ddof=0)",
         })
 
+    def under(self, protocol: str) -> Task | None:
+        return ReferenceClosedWorldTask() if protocol == "reference" else super().under(protocol)
+
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
                  seed: int = 0, device: str = "cpu", progress: bool = False) -> TaskOutcome:
         import torch  # slow imports: on use only
@@ -117,3 +120,73 @@ class ClosedWorldTask(Task):
         scores_std = {m: float(np.std([r[m] for r in runs])) for m in self.meta.metrics}
         return TaskOutcome(scores=scores, scores_std=scores_std, seeds=tuple(seeds), counts=counts,
                            extras={"selected": selected})
+
+
+# The reference code's probe (BIOSCAN-5M / BarcodeMAE ``barcodebert/linear_probing.py``).
+REFERENCE_PROBE = {"learning_rate": 0.01, "momentum": 0.9, "weight_decay": 1e-5, "epochs": 200, "batch_size": 1024}
+
+
+class ReferenceClosedWorldTask(Task):
+    """``closed-world`` under ``--protocol reference``: the reference code's linear probe, trained
+    on train and scored once on test (no validation split, one seed). Not registered:
+    :meth:`ClosedWorldTask.under` gives it."""
+
+    meta = TaskMeta(
+        name="closed-world", version="1",
+        description="species of seen species by a linear probe on frozen embeddings, as the reference code",
+        splits=("train", "test"), label_rank="species", metrics=("accuracy",), main_score="accuracy",
+        protocol={
+            "protocol": "reference",
+            "data": "reference de-duplication: source barcode with trailing N stripped, identical barcodes "
+                    "dropped over the whole file, first occurrence in file order kept",
+            "classifier": "one linear layer, mean cross-entropy",
+            "features": "standardised by the train set's single scalar mean and std over all entries "
+                        "(X.mean(), X.std(); std 0 -> 1)",
+            "fit": "train", "select": "none (no validation split)", "report": "test", "label_rank": "species",
+            "optimiser": "SGD", **REFERENCE_PROBE, "shuffle": "every epoch",
+            "init": "as torch.nn.Linear (weight and bias uniform(+-1/sqrt(D))); seeded torch.Generator "
+                    "(also the minibatch order)",
+            "closed_world": "one label space from train; test rows whose species is not in train are "
+                            "dropped and counted",
+            "missing_labels": "rows dropped and counted",
+            "repeats": "one seed: the run seed",
+        })
+
+    def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
+                 seed: int = 0, device: str = "cpu", progress: bool = False) -> TaskOutcome:
+        import torch  # slow imports: on use only
+
+        from benchbarcode import probe
+
+        train_x, train_y, train_drop = self.labelled(embeddings, labels, "train")
+        test_x, test_y, test_drop = self.labelled(embeddings, labels, "test", min_classes=1)
+        if test_x.shape[1] != train_x.shape[1]:
+            raise UserError(f"task {self.meta.name}: train embeddings have {train_x.shape[1]} "
+                            f"dimensions but test has {test_x.shape[1]}")
+        classes, train_idx = np.unique(train_y, return_inverse=True)
+        seen = np.isin(test_y, classes)
+        if not seen.any():
+            raise UserError(f"task {self.meta.name}: split 'test' has no rows whose species occurs in train")
+        mean, std = scalar_standardisation(train_x)
+        dev = torch.device(device)
+
+        def features(x: np.ndarray) -> torch.Tensor:
+            return ((torch.as_tensor(x, dtype=torch.float64) - mean) / std).float().to(dev)
+
+        weight, bias = probe.train_linear_sgd(features(train_x), torch.as_tensor(train_idx, dtype=torch.long,
+                                                                                 device=dev),
+                                              len(classes), int(seed), progress=progress, **REFERENCE_PROBE)
+        with torch.no_grad():
+            pred = probe.predict(weight, bias, features(test_x[seen])).cpu().numpy()
+        accuracy = float((pred == np.searchsorted(classes, test_y[seen])).mean())
+        counts = {"train": len(train_y), "classes": len(classes), "test": int(seen.sum()),
+                  "dropped_unseen_test": int((~seen).sum()), "dropped_missing_train": train_drop,
+                  "dropped_missing_test": test_drop}
+        return TaskOutcome(scores={"accuracy": accuracy}, seeds=(int(seed),), counts=counts)
+
+
+def scalar_standardisation(x: np.ndarray) -> tuple[float, float]:
+    """The single mean and standard deviation (ddof 0) over every entry of ``x``, in float64
+    (std 0 -> 1)."""
+    mean, std = float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64))
+    return mean, (std if std > 0 else 1.0)

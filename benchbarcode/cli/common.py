@@ -54,12 +54,23 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="with bioscan5m:DIR, download the metadata if absent (bioscan-dataset package)")
 
 
+def add_protocol_option(p: argparse.ArgumentParser) -> None:
+    """``--protocol`` (``run``, ``embed``, ``pretrain``, ``data describe``); the names are written here, not
+    imported, so that the parser loads no data module."""
+    p.add_argument("--protocol", choices=["benchbarcode", "reference"], default="benchbarcode",
+                   help="benchbarcode (default): this suite's tasks on the data as loaded; reference: the "
+                        "BIOSCAN-5M / BarcodeMAE reference code's protocol (identical barcodes dropped over the "
+                        "whole file, first kept; pretraining corpus pretrain + other_heldout; open-world and "
+                        "closed-world as the reference computes them; other tasks skipped)")
+
+
 def load_data(args):
     from benchbarcode.data import load_barcodes
 
     return load_barcodes(args.data, seed=args.split_seed, max_length=args.max_length,
                          on_bad=args.on_bad, download=args.download,
-                         progress=not getattr(args, "quiet", False))
+                         progress=not getattr(args, "quiet", False),
+                         protocol=getattr(args, "protocol", "benchbarcode"))
 
 
 # ----------------------------------------------------------------------------- encoders

@@ -7,7 +7,7 @@ import json
 from tabulate import tabulate
 
 from benchbarcode.cli import common
-from benchbarcode.cli.common import add_data_options
+from benchbarcode.cli.common import add_data_options, add_protocol_option
 
 
 def add_parser(sub) -> object:
@@ -16,6 +16,7 @@ def add_parser(sub) -> object:
     p = data_sub.add_parser("describe", help="records, species, genera, BINs per split; length, "
                                              "cleaning and leakage reports")
     add_data_options(p)
+    add_protocol_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=describe, _parser=p)
     p = data_sub.add_parser("export", help="write the cleaned, split data in BIOSCAN-5M column format")
@@ -50,13 +51,18 @@ def print_description(info: dict) -> None:
     seed = f", seed {d['split_seed']}" if d["split_origin"] == "derived" else ""
     print(f"\nsplits ({d['split_origin']}{seed}):")
     print(tabulate(info["splits"], headers="keys", tablefmt="github", intfmt=","))
+    if d.get("deduplication") is not None:
+        print(f"\nprotocol {d['protocol']}: records dropped as identical barcodes (first occurrence in file order "
+              "kept, trailing N stripped):")
+        print(tabulate(list(d["deduplication"].items()), headers=["split", "dropped"], tablefmt="github",
+                       intfmt=","))
     print("\ncleaning:")
     print(tabulate(list(info["cleaning"].items()), headers=["action", "records"], tablefmt="github", intfmt=","))
     print("\nleakage (identical cleaned sequences):")
     print(tabulate(info["leakage"], headers="keys", tablefmt="github", intfmt=","))
     print("\nspecies kept whole (too small to split):")
     print(tabulate(list(info["split_report"].items()), headers=["", "species"], tablefmt="github", intfmt=","))
-    print("\ntasks this data set supports:")
+    print("\ntasks this data set supports" + (f" (protocol {d['protocol']}):" if "protocol" in d else ":"))
     print(tabulate([[t["task"], "yes" if t["supported"] else "no", t["reason"]] for t in info["tasks"]],
                    headers=["task", "supported", "why not"], tablefmt="github"))
 

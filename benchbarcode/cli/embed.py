@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchbarcode.cli import common
-from benchbarcode.cli.common import add_data_options, add_encoder_options, caching, encoder_spec
+from benchbarcode.cli.common import add_data_options, add_encoder_options, add_protocol_option, caching, encoder_spec
 
 
 def add_parser(sub) -> None:
@@ -15,6 +15,7 @@ def add_parser(sub) -> None:
     p.add_argument("--split", metavar="SPLIT", help="one split, e.g. train or test_unseen (default: every record)")
     p.add_argument("--out", required=True, metavar="FILE.npz")
     add_data_options(p)
+    add_protocol_option(p)
     p.set_defaults(func=handle, _parser=p)
 
 
@@ -22,7 +23,7 @@ def handle(args) -> int:
     from benchbarcode.run import EmbedOptions, embed_to_file
 
     opts = EmbedOptions(encoder=encoder_spec(args), out=args.out, split=args.split, batch_size=args.batch_size,
-                        progress=not args.quiet, caching=caching(args))
+                        progress=not args.quiet, caching=caching(args), protocol=args.protocol)
     encoder = opts.validate()
     report = embed_to_file(opts, encoder, common.load_data(args))
     if report.main and not args.quiet:

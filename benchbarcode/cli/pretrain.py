@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchbarcode.cli import common
-from benchbarcode.cli.common import add_data_options, positive, preset_names, pretrainable
+from benchbarcode.cli.common import add_data_options, add_protocol_option, positive, preset_names, pretrainable
 
 
 def add_parser(sub) -> None:
@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
                                         "at a stated budget",
                        description="Pretrain an in-house encoder on the pretraining corpus of SOURCE "
                                    "(splits pretrain + other_heldout + train, never an evaluation "
-                                   "split). Runs unchanged under torchrun (DDP).")
+                                   "split; --protocol reference: pretrain + other_heldout). Runs unchanged "
+                                   "under torchrun (DDP).")
     p.add_argument("--encoder", required=True, metavar="NAME", help=f"one of: {', '.join(pretrainable())}")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output directory (opens with transformers.AutoModel.from_pretrained)")
@@ -40,6 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace what DIR holds and start clean")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_data_options(p)
+    add_protocol_option(p)
     p.set_defaults(func=handle, _parser=p)
 
 

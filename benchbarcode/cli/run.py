@@ -5,8 +5,8 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from benchbarcode.cli import common
-from benchbarcode.cli.common import (add_data_options, add_encoder_options, budget_line, caching, command_line,
-                                     encoder_spec, ints, overlap_line)
+from benchbarcode.cli.common import (add_data_options, add_encoder_options, add_protocol_option, budget_line,
+                                     caching, command_line, encoder_spec, ints, overlap_line)
 
 
 def add_parser(sub) -> None:
@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="at most N random records per evaluation split")
     p.add_argument("--overwrite", action="store_true", help="recompute results that already exist")
     add_data_options(p)
+    add_protocol_option(p)
     p.set_defaults(func=handle, _parser=p)
 
 
@@ -37,7 +38,7 @@ def handle(args) -> int:
                       seeds=tuple(ints(args.seeds, "--seeds")) if args.seeds else None,
                       with_control=args.with_control, results_dir=args.results_dir, batch_size=args.batch_size,
                       limit=args.limit, overwrite=args.overwrite, progress=not args.quiet, caching=caching(args),
-                      command=command_line())
+                      command=command_line(), protocol=args.protocol)
     plan = opts.validate()
     if args.seeds is None and not args.with_control:
         report = run_benchmark(plan, common.load_data(args))

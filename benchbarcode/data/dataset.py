@@ -13,9 +13,11 @@ import pandas as pd
 
 from benchbarcode.canonical import file_sha256
 from benchbarcode.data.cleaning import LABEL_COLUMNS, SPLITS, CleaningReport, clean
+from benchbarcode.data.protocols import (DEFAULT_PROTOCOL, REFERENCE_PRETRAINING_SPLITS, check_protocol,
+                                         reference_deduplication, source_keys)
 from benchbarcode.data.readers import RawTable, download_bioscan5m, find_bioscan5m_metadata, read_file
-from benchbarcode.data.splits import (derive_splits, leakage_report, pretraining_mask, pretraining_overlap,
-                                      split_report)
+from benchbarcode.data.splits import (PRETRAINING_SPLITS, derive_splits, leakage_report, pretraining_mask,
+                                      pretraining_overlap, split_report)
 from benchbarcode.errors import UserError
 from benchbarcode.fileio import cache_root, write_json_atomic
 
@@ -29,7 +31,9 @@ class BarcodeDataset:
 
     ``table`` columns: processid (unique str), sequence (cleaned), order, family, genus, species,
     bin (category, NA where missing), split (category over :data:`SPLITS`). ``extras`` holds the
-    other source columns, keyed by processid.
+    other source columns, keyed by processid. ``protocol`` names the evaluation protocol the data
+    was prepared for (:mod:`benchbarcode.data.protocols`); ``deduplication`` counts, per split,
+    the records the reference protocol dropped (None under the default protocol).
     """
 
     name: str
@@ -40,6 +44,8 @@ class BarcodeDataset:
     split_origin: str  # "source" or "derived"
     split_seed: int | None
     reader: str
+    protocol: str = DEFAULT_PROTOCOL
+    deduplication: dict | None = None
     _hash: str | None = field(default=None, repr=False)
     _overlap: dict | None = field(default=None, repr=False)
 
@@ -51,6 +57,8 @@ class BarcodeDataset:
                 values = self.table[col].astype(object).where(self.table[col].notna(), "\x00NA")
                 h.update(col.encode())
                 h.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+            if self.protocol != DEFAULT_PROTOCOL:  # another pretraining corpus even without duplicates
+                h.update(f"protocol:{self.protocol}".encode())
             self._hash = h.hexdigest()
         return self._hash
 
@@ -59,24 +67,33 @@ class BarcodeDataset:
             raise UserError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
         return self.table.loc[self.table["split"].eq(name).to_numpy()].reset_index(drop=True)
 
+    @property
+    def pretraining_splits(self) -> tuple[str, ...]:
+        """The splits of the pretraining corpus: pretrain + other_heldout + train (reference
+        protocol: pretrain + other_heldout); never an evaluation split."""
+        return PRETRAINING_SPLITS if self.protocol == DEFAULT_PROTOCOL else REFERENCE_PRETRAINING_SPLITS
+
     def pretraining_sequences(self) -> list[str]:
-        """The pretraining corpus: pretrain + other_heldout + train; never an evaluation split."""
-        return self.table.loc[pretraining_mask(self.table), "sequence"].tolist()
+        """The pretraining corpus (:attr:`pretraining_splits`)."""
+        return self.table.loc[pretraining_mask(self.table, self.pretraining_splits), "sequence"].tolist()
 
     def overlap(self) -> dict:
         """Evaluation records with an identical sequence in the pretraining corpus, per split."""
         if self._overlap is None:
-            self._overlap = pretraining_overlap(self.table)
+            self._overlap = pretraining_overlap(self.table, self.pretraining_splits)
         return self._overlap
 
     def identity(self) -> dict:
         """What identifies this data set in results and checkpoints (and what the results need to
         know of it: split sizes, overlap of evaluation splits with the pretraining corpus)."""
         return {"name": self.name, "source": self.source, "content_hash": self.content_hash(),
+                "reader": self.reader,  # the format read: tells real BIOSCAN-5M from its twin (reported.py)
                 "records": int(len(self.table)), "split_origin": self.split_origin,
                 "split_seed": self.split_seed,
                 "split_sizes": {s: int(n) for s, n in self.table["split"].value_counts(sort=False).items()},
-                "overlap_with_pretraining": self.overlap()}
+                "overlap_with_pretraining": self.overlap(),
+                **({"protocol": self.protocol, "deduplication": self.deduplication}
+                   if self.protocol != DEFAULT_PROTOCOL else {})}
 
 
 def parse_sim_source(source: str) -> tuple[int, int]:
@@ -201,7 +218,7 @@ def _read_source(source: str, download: bool, cache_dir: str | Path | None = Non
 def load_barcodes(source: str = "sim", *, seed: int = 0, max_length: int = 660,
                   on_bad: str = "error", unseen_fraction: float = 0.25,
                   download: bool = False, cache_dir: str | Path | None = None,
-                  progress: bool = False) -> BarcodeDataset:
+                  progress: bool = False, protocol: str = DEFAULT_PROTOCOL) -> BarcodeDataset:
     """Read SOURCE (``sim``, ``sim:SIZE``, ``sim-large[:SIZE[:SEED]]``, ``bioscan5m:DIR`` or a file
     path) into a data set.
 
@@ -209,16 +226,29 @@ def load_barcodes(source: str = "sim", *, seed: int = 0, max_length: int = 660,
     ``sim-large`` is generated once into ``cache_dir`` (default ``cache_root()/data``; a tqdm bar
     with ``progress``), verified against its integrity record on each use (generated again if
     damaged) and read from there by the BIOSCAN-5M reader.
+
+    ``protocol="reference"`` prepares the data as the BIOSCAN-5M / BarcodeMAE reference code does
+    (:mod:`benchbarcode.data.protocols`): identical source barcodes (trailing N stripped) dropped
+    over the whole file, first occurrence kept, counted per split in ``deduplication``.
     """
+    check_protocol(protocol)
     raw, name = _read_source(source, download, cache_dir, progress)
+    raw_format = raw.format
     table, extras, report = clean(raw, max_length=max_length, on_bad=on_bad)
+    keys = source_keys(raw.frame) if protocol != DEFAULT_PROTOCOL else None
+    del raw
     if "split" in table.columns:
         origin, split_seed = "source", None
     else:
         table["split"] = derive_splits(table, seed=seed, unseen_fraction=unseen_fraction)
         origin, split_seed = "derived", seed
+    dropped = None
+    if keys is not None:
+        table, dropped = reference_deduplication(table, keys, name)
+        extras = extras.loc[extras["processid"].isin(table["processid"]).to_numpy()].reset_index(drop=True)
     return BarcodeDataset(name=name, source=source, table=table, extras=extras, cleaning=report,
-                          split_origin=origin, split_seed=split_seed, reader=raw.format)
+                          split_origin=origin, split_seed=split_seed, reader=raw_format,
+                          protocol=protocol, deduplication=dropped)
 
 
 def describe(ds: BarcodeDataset) -> dict:
@@ -251,6 +281,6 @@ def describe(ds: BarcodeDataset) -> dict:
                    "max": int(lengths.max()) if len(t) else 0},
         "splits": per_split,
         "cleaning": ds.cleaning.to_dict(),
-        "leakage": leakage_report(t),
+        "leakage": leakage_report(t, ds.pretraining_splits),
         "split_report": split_report(t),
     }

@@ -97,16 +97,17 @@ def derive_splits(table: pd.DataFrame, seed: int = 0, unseen_fraction: float = 0
     return pd.Series(pd.Categorical(split, categories=SPLITS), index=table.index, name="split")
 
 
-def pretraining_mask(table: pd.DataFrame) -> np.ndarray:
-    """Records of the pretraining corpus: pretrain + other_heldout + train, never an eval split."""
-    return table["split"].isin(PRETRAINING_SPLITS).to_numpy()
+def pretraining_mask(table: pd.DataFrame, splits: tuple[str, ...] = PRETRAINING_SPLITS) -> np.ndarray:
+    """Records of the pretraining corpus (``splits``; by default pretrain + other_heldout + train),
+    never an eval split."""
+    return table["split"].isin(splits).to_numpy()
 
 
-def leakage_report(table: pd.DataFrame) -> list[dict]:
+def leakage_report(table: pd.DataFrame, pretraining_splits: tuple[str, ...] = PRETRAINING_SPLITS) -> list[dict]:
     """Identical cleaned sequences shared between a reference split and an evaluation split."""
     rows = []
     for ref, query in LEAKAGE_PAIRS:
-        ref_mask = pretraining_mask(table) if ref == "pretraining corpus" else \
+        ref_mask = pretraining_mask(table, pretraining_splits) if ref == "pretraining corpus" else \
             table["split"].eq(ref).to_numpy()
         q = table.loc[table["split"].eq(query).to_numpy(), ["sequence", "species"]]
         if q.empty:
@@ -134,11 +135,11 @@ def split_report(table: pd.DataFrame) -> dict:
                 lambda s: "test_unseen" in s and "key_unseen" not in s).sum())}
 
 
-def pretraining_overlap(table: pd.DataFrame) -> dict:
+def pretraining_overlap(table: pd.DataFrame, splits: tuple[str, ...] = PRETRAINING_SPLITS) -> dict:
     """Per evaluation split: its records and how many have an identical sequence in the
     pretraining corpus (BIOSCAN-5M's own split has such overlap too: unlabelled records go to
     pretrain without de-duplication against the evaluation partitions)."""
-    corpus = pd.Index(table.loc[pretraining_mask(table), "sequence"].unique())
+    corpus = pd.Index(table.loc[pretraining_mask(table, splits), "sequence"].unique())
     out = {}
     for split in ("val", "test", "key_unseen", "val_unseen", "test_unseen"):
         seqs = table.loc[table["split"].eq(split).to_numpy(), "sequence"]
