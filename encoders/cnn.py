@@ -64,6 +64,12 @@ class CNNEncoder(Encoder):
         return out
 
 
+def _feature_parameters() -> int:
+    """Parameters of the network without its species head (the listing's count)."""
+    model = _initialised(0)
+    return sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in model.dense2.parameters())
+
+
 def _initialised(seed: int, max_len: int = 660):
     """The network training starts from at ``seed`` (the same ``torch.manual_seed``, then build;
     the species head is built last, so its size does not change the other weights)."""
@@ -76,7 +82,7 @@ def _initialised(seed: int, max_len: int = 660):
 
 
 @register_encoder("cnn", family="supervised baseline", objective="supervised-species", trainer=TRAINER,
-                  control={"encoder": "cnn-init", "options": {}}, parameters=lambda: 988_292,
+                  control={"encoder": "cnn-init", "options": {}}, parameters=_feature_parameters,
                   description="BIOSCAN-5M's supervised 1-D CNN (" + _SHAPE + "), trained on the train "
                               "split's species; embedding: the 500-d dense layer")
 def cnn_encoder(checkpoint: str | None = None, features: str = "trained", device: str = "cpu",
@@ -109,7 +115,7 @@ def cnn_encoder(checkpoint: str | None = None, features: str = "trained", device
                                   "recipe": recipe, "classes": len(record["classes"])})
 
 
-@register_encoder("cnn-init", family="baseline", objective="random-init", seeded=True, parameters=lambda: 988_292,
+@register_encoder("cnn-init", family="baseline", objective="random-init", seeded=True, parameters=_feature_parameters,
                   description="the supervised CNN's network randomly initialised from the run's seed, as "
                               "training starts: cnn's control")
 def cnn_init_encoder(seed: int = 0, features: str = "trained", device: str = "cpu") -> Encoder:
