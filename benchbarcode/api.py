@@ -16,7 +16,8 @@ point in the group ``benchbarcode.tasks`` (encoders: ``benchbarcode.encoders``).
 from benchbarcode.contracts import (Encoder, EncoderMeta, Similarity, Task, TaskMeta, TaskOutcome,
                                     is_embedding)
 from benchbarcode.errors import UserError
+from benchbarcode.protocol_names import DEFAULT_PROTOCOL, PROTOCOLS, REFERENCE_PROTOCOL
 from benchbarcode.registry import register_encoder, register_task
 
-__all__ = ["Encoder", "EncoderMeta", "Similarity", "Task", "TaskMeta", "TaskOutcome", "UserError",
-           "is_embedding", "register_encoder", "register_task"]
+__all__ = ["DEFAULT_PROTOCOL", "PROTOCOLS", "REFERENCE_PROTOCOL", "Encoder", "EncoderMeta", "Similarity", "Task",
+           "TaskMeta", "TaskOutcome", "UserError", "is_embedding", "register_encoder", "register_task"]

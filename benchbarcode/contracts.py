@@ -90,7 +90,9 @@ class EncoderMeta:
     # traits the pipeline reads instead of names
     pretrainable: bool = False  # `benchbarcode pretrain` builds it (objective names the loop's objective)
     seeded: bool = False  # its weights depend on the run's --seed (e.g. random initialisation)
-    control: dict | None = None  # the encoder that tells whether its training bought anything
+    #: the encoder that tells whether its training bought anything: {"encoder": NAME, "options":
+    #: {...}, "carry": [option names handed on from this encoder's own options]}
+    control: dict | None = None
     #: how tasks compare its rows (a :class:`Similarity` value, kept as its plain string)
     similarity: str = "cosine"
 

@@ -30,8 +30,9 @@ import math
 from dataclasses import dataclass, field
 
 from benchbarcode.canonical import digest
-from benchbarcode.errors import UserError
 from benchbarcode.contracts import Similarity, is_embedding
+from benchbarcode.errors import UserError
+from benchbarcode.protocol_names import DEFAULT_PROTOCOL
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
 from benchbarcode.stats import INTERVAL
 from benchbarcode.summary import (SUMMARY, Metric, aggregate, canonical_order, difference, difference_text,
@@ -85,7 +86,9 @@ class Table:
 
     @property
     def title(self) -> str:
-        return f"{self.data['name']} (content {self.data['content_hash'][:12]})"
+        protocol = self.data.get("protocol")
+        return f"{self.data['name']} (content {self.data['content_hash'][:12]}" + (
+            f", protocol {protocol})" if protocol else ")")
 
 
 @dataclass
@@ -359,6 +362,7 @@ def _headers(table: Table) -> list[str]:
 
 def _cells(table: Table, row: Row) -> list[str]:
     label = row.label + (f" {NOT_EMBEDDING_MARK}" if not is_embedding(row.meta) else "") + (
+        f" {SUPERVISED_MARK}" if row.budget.get("supervision") else "") + (
         f" (incomplete: no {', '.join(row.missing)})" if row.missing else "")
     params = row.meta.get("parameters")
     return ["-" if row.rank is None else str(row.rank), label, row.meta.get("objective", "-"),
@@ -395,14 +399,21 @@ def _about(table: Table) -> list[str]:
     d = table.data
     sizes = ", ".join(f"{k} {v:,}" for k, v in sorted(d["split_sizes"].items()))
     seed = f", split seed {d['split_seed']}" if d.get("split_origin") == "derived" else ""
+    protocol = []
+    if d.get("protocol"):
+        dropped = d.get("deduplication") or {}
+        per_split = ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items()) if v)
+        protocol.append(f"protocol: {d['protocol']}; identical barcodes dropped over the whole file (first kept): "
+                        f"{sum(dropped.values()):,} ({per_split})")
     return [f"data: {d['name']}, content hash {d['content_hash'][:12]}, {d['records']:,} records, "
-            f"{d.get('split_origin', '?')} splits{seed}: {sizes}",
+            f"{d.get('split_origin', '?')} splits{seed}: {sizes}", *protocol,
             "tasks: " + ", ".join(f"{t} v{v['version']}" for t, v in table.tasks.items()),
             f"benchbarcode {', '.join(table.versions)}"]
 
 
 NOT_EMBEDDING_MARK = "‡"
 REPORTED_MARK = "§"
+SUPERVISED_MARK = "†"
 LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=k)` where a task has "
           f"fewer). Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: the "
           f"encoder minus its declared random-initialisation control (same architecture and seeds), "
@@ -412,7 +423,8 @@ LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=
           f"barcodes and the peak memory one call adds, at the batch size of the row's runs, same device "
           f"type and dtype; the machine is named in the CSV); `-`: not profiled. `{NOT_EMBEDDING_MARK}`: not an "
           f"embedding: the barcodes themselves compared by pairwise alignment, in the 1-NN tasks only "
-          f"(the others need an embedding).")
+          f"(the others need an embedding). `{SUPERVISED_MARK}`: trained on the species labels of the train "
+          f"split (supervised; its closed-world score is not a probe of a label-free encoder).")
 
 
 def _reported_note(table: Table) -> str | None:
@@ -458,10 +470,14 @@ def _records(tables: list[Table]) -> list[dict]:
     return out
 
 
+def _data_record(table: Table) -> dict:
+    return {"data": table.data["name"], "data_hash": table.data["content_hash"],
+            "protocol": table.data.get("protocol", DEFAULT_PROTOCOL)}
+
+
 def _reported_record(table: Table, rep: ReportedRow) -> dict:
     entry = rep.entry
-    record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": None,
-              "encoder": rep.label, "name": None, "reported": entry.key, "reported source": rep.source["url"],
+    record = {**_data_record(table), "rank": None, "encoder": rep.label, "name": None, "reported": entry.key, "reported source": rep.source["url"],
               "reported checkpoint": entry.checkpoint, "reported pretraining data": entry.pretraining_data,
               "reported tokens seen": entry.tokens_seen,
               "reported fine-tuned species": None if entry.fine_tuned_species is None else entry.fine_tuned_species / 100,
@@ -475,11 +491,12 @@ def _reported_record(table: Table, rep: ReportedRow) -> dict:
 
 def _record(table: Table, row: Row) -> dict:
     """The flat record of one measured row."""
-    record = {"data": table.data["name"], "data_hash": table.data["content_hash"], "rank": row.rank,
+    record = {**_data_record(table), "rank": row.rank,
               "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
               "similarity": Similarity.of(row.meta.get("similarity")).value,
               "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
               "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
+              "supervision": row.budget.get("supervision"),
               "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing),
               "unscored": " ".join(sorted(row.unscored))}
     for column in table.columns:

@@ -132,11 +132,15 @@ class Registry(Generic[E]):
 def control_of(meta: dict) -> tuple[str, dict] | None:
     """The control an encoder declares (``EncoderMeta.control``, from its record in a result or
     ``meta.to_dict()``) as ``(encoder name, options)``, of the same pretraining preset when the
-    encoder records one; None when it declares none."""
+    encoder records one; None when it declares none. The options the declaration's ``carry`` names
+    take the encoder's own value (None where it has none: the factory's default), so that e.g.
+    ``cnn features=reference`` is compared with ``cnn-init features=reference``."""
     control = meta.get("control")
     if not control:
         return None
     options = dict(control.get("options", {}))
+    own = meta.get("options") or {}
+    options.update({name: own.get(name) for name in control.get("carry", ())})
     preset = (meta.get("checkpoint") or {}).get("preset")
     if preset is not None:
         options.setdefault("preset", preset)

@@ -37,11 +37,11 @@ from importlib import resources
 from pathlib import Path
 
 from benchbarcode.errors import UserError
+from benchbarcode.protocol_names import REFERENCE_PROTOCOL
 
 DATA_FILE = "published/bioscan5m_dna.json"  # in the package
 FORMAT = 1
 BIOSCAN5M_READER = "bioscan5m"  # readers.FORMATS name of the BIOSCAN-5M metadata format
-REFERENCE_PROTOCOL = "reference"
 BIOSCAN5M_RECORDS = 5_150_850
 BIOSCAN5M_SPLITS = {"pretrain": 4_677_756, "train": 289_203, "val": 14_757, "test": 39_373, "key_unseen": 36_465,
                     "val_unseen": 8_819, "test_unseen": 7_887, "other_heldout": 76_590}

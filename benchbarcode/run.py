@@ -422,7 +422,8 @@ def run_seeds(plan: RunPlan | RunOptions, ds: BarcodeDataset) -> list[SeededRepo
         out.append(SeededReport("encoder", seed, report))
         if plan.control is not None:
             _, options = control_of(report.encoder)
-            control = plan.control.with_seed(seed).with_options(**options)
+            control = plan.control.with_seed(seed).with_options(
+                **{k: v for k, v in options.items() if v is not None})
             control_plan = dataclasses.replace(plan, encoder=control, control=None)
             out.append(SeededReport("control", seed, run_benchmark(control_plan, ds, runtime)))
     return out

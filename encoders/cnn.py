@@ -82,7 +82,7 @@ def _initialised(seed: int, max_len: int = 660):
 
 
 @register_encoder("cnn", family="supervised baseline", objective="supervised-species", trainer=TRAINER,
-                  control={"encoder": "cnn-init", "options": {}}, parameters=_feature_parameters,
+                  control={"encoder": "cnn-init", "options": {}, "carry": ["features"]}, parameters=_feature_parameters,
                   description="BIOSCAN-5M's supervised 1-D CNN (" + _SHAPE + "), trained on the train "
                               "split's species; embedding: the 500-d dense layer")
 def cnn_encoder(checkpoint: str | None = None, features: str = "trained", device: str = "cpu",

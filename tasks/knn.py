@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchbarcode.api import Task, TaskMeta, TaskOutcome, UserError, register_task
+from benchbarcode.api import REFERENCE_PROTOCOL, Task, TaskMeta, TaskOutcome, UserError, register_task
 
 METRICS = ("accuracy", "balanced_accuracy", "accuracy_centred", "balanced_accuracy_centred")
 
@@ -118,7 +118,7 @@ class OpenWorldTask(NearestNeighbourTask):
                  keys="train", rank="genus")
 
     def under(self, protocol: str) -> Task | None:
-        return ReferenceOpenWorldTask() if protocol == "reference" else super().under(protocol)
+        return ReferenceOpenWorldTask() if protocol == REFERENCE_PROTOCOL else super().under(protocol)
 
 
 @register_task
@@ -144,8 +144,9 @@ class ReferenceOpenWorldTask(Task):
         name="open-world", version="1",
         description="genus of unseen species by 1-NN (cosine) against the training set, as the reference code",
         splits=("train", "test_unseen"), label_rank="genus", metrics=REFERENCE_METRICS, main_score="accuracy",
+        method_keys=("classifier", "distance", "precision", "ties"),
         protocol={
-            "protocol": "reference",
+            "protocol": REFERENCE_PROTOCOL,
             "data": "reference de-duplication: source barcode with trailing N stripped, identical barcodes "
                     "dropped over the whole file, first occurrence in file order kept",
             "classifier": "sklearn KNeighborsClassifier(n_neighbors=1, metric='cosine') fitted on train",
@@ -157,10 +158,14 @@ class ReferenceOpenWorldTask(Task):
             "seeds": "deterministic: one run, seed unused",
         })
 
+    #: an encoder without embeddings (the alignment baseline) keeps the reference's data, keys,
+    #: queries and metrics, its neighbour found by alignment instead of scikit-learn's cosine
+    similarities = ("cosine", "alignment")
+
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
-                 seed: int = 0, device: str = "cpu", progress: bool = False) -> TaskOutcome:
+                 seed: int = 0, device: str = "cpu", progress: bool = False,
+                 similarity: str = "cosine") -> TaskOutcome:
         from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-        from sklearn.neighbors import KNeighborsClassifier
 
         keys_split, queries_split = self.meta.splits
         kx, ky, kdrop = self.labelled(embeddings, labels, keys_split)
@@ -168,7 +173,7 @@ class ReferenceOpenWorldTask(Task):
         if kx.shape[1] != qx.shape[1]:
             raise UserError(f"task {self.meta.name}: {keys_split} embeddings have {kx.shape[1]} "
                             f"dimensions but {queries_split} has {qx.shape[1]}")
-        pred = KNeighborsClassifier(n_neighbors=1, metric="cosine").fit(kx, ky).predict(qx)
+        pred, protocol, extras = _reference_neighbours(similarity, kx, ky, qx, progress=progress)
         with warnings.catch_warnings():  # predicted genera absent from the queries are expected
             warnings.simplefilter("ignore")
             scores = {"accuracy": accuracy_score(qy, pred), "balanced_accuracy": balanced_accuracy_score(qy, pred),
@@ -177,4 +182,25 @@ class ReferenceOpenWorldTask(Task):
                   "query_classes": len(np.unique(qy)),
                   "queries_without_key_class": int((~np.isin(qy, ky)).sum()),
                   f"dropped_missing_{keys_split}": kdrop, f"dropped_missing_{queries_split}": qdrop}
-        return TaskOutcome(scores={k: float(v) for k, v in scores.items()}, seeds=(int(seed),), counts=counts)
+        return TaskOutcome(scores={k: float(v) for k, v in scores.items()}, seeds=(int(seed),), counts=counts,
+                           protocol=protocol, extras=extras)
+
+
+def _reference_neighbours(similarity: str, kx: np.ndarray, ky: np.ndarray, qx: np.ndarray, *,
+                          progress: bool) -> tuple[np.ndarray, dict, dict]:
+    """The predicted label of each query, and the protocol entries and extras the search decides:
+    scikit-learn's cosine 1-NN for embeddings (the reference itself), the alignment backend for
+    rows that are barcodes (no reference counterpart: the one change, restated in the result)."""
+    if similarity == "cosine":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=1, metric="cosine").fit(kx, ky).predict(qx), {}, {}
+    if similarity not in ReferenceOpenWorldTask.similarities:
+        raise UserError(f"task open-world: cannot compare rows by {similarity!r}")
+    from benchbarcode.neighbours import search  # torch: on use only
+
+    found, protocol, extras = search(similarity, kx, qx, progress=progress)
+    protocol = {**protocol, "classifier": f"1-nearest-neighbour by {similarity} over train (the encoder has no "
+                                          "embedding); the reference's data, keys, queries and metrics",
+                "ties": "lowest key index"}
+    return ky[found[""]], protocol, extras

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchbarcode.api import Task, TaskMeta, TaskOutcome, UserError, register_task
+from benchbarcode.api import REFERENCE_PROTOCOL, Task, TaskMeta, TaskOutcome, UserError, register_task
 
 WEIGHT_DECAYS = (1e-4, 1e-2, 1.0)
 LEARNING_RATE = 1e-2
@@ -58,7 +58,7 @@ class ClosedWorldTask(Task):
         })
 
     def under(self, protocol: str) -> Task | None:
-        return ReferenceClosedWorldTask() if protocol == "reference" else super().under(protocol)
+        return ReferenceClosedWorldTask() if protocol == REFERENCE_PROTOCOL else super().under(protocol)
 
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
                  seed: int = 0, device: str = "cpu", progress: bool = False) -> TaskOutcome:
@@ -136,7 +136,7 @@ class ReferenceClosedWorldTask(Task):
         description="species of seen species by a linear probe on frozen embeddings, as the reference code",
         splits=("train", "test"), label_rank="species", metrics=("accuracy",), main_score="accuracy",
         protocol={
-            "protocol": "reference",
+            "protocol": REFERENCE_PROTOCOL,
             "data": "reference de-duplication: source barcode with trailing N stripped, identical barcodes "
                     "dropped over the whole file, first occurrence in file order kept",
             "classifier": "one linear layer, mean cross-entropy",

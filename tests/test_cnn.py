@@ -213,10 +213,15 @@ def test_run_trains_once_and_with_control_writes_both(tmp_path, capsys, training
     assert learned["encoder"]["budget"]["supervision"] == "species labels of the train split"
     assert learned["timings_s"]["pretrain"] > 0 and learned["pretraining_key"].startswith("cnn-")
     assert control["encoder"]["options"] == {"seed": 0} and control["encoder"]["budget"]["steps"] == 0
-    assert control_of(learned["encoder"]) == ("cnn-init", {})
+    assert control_of(learned["encoder"]) == ("cnn-init", {"features": None})
     assert main(argv + ["--overwrite"]) == 0 and len(training_calls) == 1  # cached: not trained again
     [again] = [read_result(p) for p in results.glob("cnn/*/open-world.json")]
     assert again["timings_s"]["pretrain"] == 0 and again["run_id"] == learned["run_id"]
+    # the reference genus script's features: the same training, and a control with the same features
+    assert main(argv + ["--encoder-option", "features=reference"]) == 0 and len(training_calls) == 1
+    controls = {json.dumps(r["encoder"]["options"], sort_keys=True)
+                for r in map(read_result, results.glob("cnn-init/*/open-world.json"))}
+    assert controls == {'{"seed": 0}', '{"features": "reference", "seed": 0}'}
     capsys.readouterr()
 
 

@@ -95,6 +95,36 @@ def test_rows_aggregate_seeds_and_pair_controls(results):
     assert rows["kmer"].missing == ["clustering"] and rows["kmer"].vs_control is None
 
 
+def test_a_carried_option_pairs_each_row_with_its_own_control(tmp_path):
+    """cnn declares ``carry: [features]``: cnn features=reference is compared with cnn-init
+    features=reference, and plain cnn with plain cnn-init, whichever sorts first."""
+    from benchbarcode.registry import get_encoder as lookup
+
+    declared = lookup("cnn").meta.to_dict()["control"]
+
+    def meta(name: str, **options) -> dict:
+        record = {"name": name, "family": "baseline", "objective": "supervised-species", "parameters": 10,
+                  "embedding_dim": 8, "pooling": "dense", "options": options, "checkpoint": {"seed": 0},
+                  "budget": {"steps": 0, "flops": 0.0}}
+        if name == "cnn":
+            return record | {"control": declared, "budget": {"steps": 10, "sequences": 1280, "flops": 1e9,
+                                                            "supervision": "species labels of the train split"}}
+        return record | {"seeded": True}
+
+    root = tmp_path / "results"
+    values = {("cnn", None): 0.9, ("cnn", "reference"): 0.8, ("cnn-init", None): 0.5, ("cnn-init", "reference"): 0.2}
+    for (name, features), value in values.items():
+        options = {"features": features} if features else {}
+        for task in ("closed-world", "open-world"):
+            write(root, meta(name, **options), task, 0, value, run_id=f"{name}-{features}-seed0")
+    (table,) = leaderboard.build(load_results(root))
+    rows = {(r.meta["name"], (r.meta.get("options") or {}).get("features")): r for r in table.rows}
+    assert rows["cnn", "reference"].vs_control["mean"] == pytest.approx(0.8 - 0.2)
+    assert rows["cnn", None].vs_control["mean"] == pytest.approx(0.9 - 0.5)
+    text = leaderboard.render([table], "markdown")
+    assert "| cnn † " in text and "| cnn-init " in text and "`†`: trained on the species labels" in text
+
+
 def test_markdown_numbers_are_the_means_of_the_files(results):
     text = leaderboard.render(leaderboard.build(load_results(results)), "markdown")
     line = next(l for l in text.splitlines() if l.startswith("| 3 ") and "| mae " in l)

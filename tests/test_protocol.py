@@ -146,6 +146,40 @@ def test_open_world_equals_sklearn_on_the_reference_splits(tsv, tmp_path, capsys
     other = [d for d in (results / "kmer").iterdir() if d != run_dir]
     assert len(other) == 1
     assert "protocol" not in json.loads((other[0] / "open-world.json").read_text())["task"]["protocol"]
+    board = tmp_path / "board.md"
+    assert main(["leaderboard", "--results-dir", str(results), "--out", str(board)]) == 0
+    headings = [line for line in board.read_text().splitlines() if line.startswith("## ")]
+    assert len(headings) == 2 and sum(h.endswith(", protocol reference)") for h in headings) == 1
+    dropped = ref.loc[ref["dropped"], "split"].value_counts()
+    assert (f"identical barcodes dropped over the whole file (first kept): {len(ref) - len(kept):,} "
+            f"(" + ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items())) + ")") in board.read_text()
+
+
+def test_alignment_baseline_keeps_the_reference_data_and_metrics(tsv, tmp_path):
+    """align has no embedding: under the reference protocol its open-world neighbour is found by
+    alignment, on the reference's de-duplicated splits, scored with the reference's metrics."""
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    from benchbarcode.alignment import nearest_by_alignment
+    from benchbarcode.run import RunOptions, run_benchmark
+
+    ds = load_barcodes(tsv, protocol="reference")
+    report = run_benchmark(RunOptions("align", tasks=("open-world", "closed-world"), protocol="reference",
+                                      results_dir=str(tmp_path / "r"), progress=False), ds)
+    status = {s.task: s for s in report.statuses}
+    assert status["closed-world"].status == "skipped" and "not an embedding" in status["closed-world"].reason
+    result = status["open-world"].result
+    keys, queries = ds.split("train"), ds.split("test_unseen")
+    nearest, _ = nearest_by_alignment(keys["sequence"].tolist(), queries["sequence"].tolist())
+    truth, pred = queries["genus"].to_numpy(), keys["genus"].to_numpy()[nearest]
+    kept = pandas_reference(tsv).query("not dropped")
+    assert result["counts"]["queries"] == len(queries) == int((kept["split"] == "test_unseen").sum())
+    assert result["scores"]["accuracy"] == pytest.approx(float((pred == truth).mean()), abs=1e-12)
+    assert result["scores"]["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, pred), abs=1e-12)
+    assert result["scores"]["f1_weighted"] == pytest.approx(f1_score(truth, pred, average="weighted"), abs=1e-12)
+    protocol = result["task"]["protocol"]
+    assert protocol["protocol"] == "reference" and protocol["classifier"].startswith("1-nearest-neighbour by alignment")
+    assert protocol["distance"].startswith("alignment score")
 
 
 def test_skipped_tasks_say_why(tsv, tmp_path):

@@ -8,6 +8,7 @@ import json
 import sys
 
 from benchbarcode.errors import UserError
+from benchbarcode.protocol_names import DEFAULT_PROTOCOL, PROTOCOLS
 
 CACHE_HELP = ("the cache lives in $BENCHBARCODE_CACHE, else $XDG_CACHE_HOME/benchbarcode, else "
               "~/.cache/benchbarcode (see: benchbarcode cache info)")
@@ -55,9 +56,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_protocol_option(p: argparse.ArgumentParser) -> None:
-    """``--protocol`` (``run``, ``embed``, ``pretrain``, ``data describe``); the names are written here, not
-    imported, so that the parser loads no data module."""
-    p.add_argument("--protocol", choices=["benchbarcode", "reference"], default="benchbarcode",
+    """``--protocol`` (``run``, ``embed``, ``pretrain``, ``data describe``)."""
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
                    help="benchbarcode (default): this suite's tasks on the data as loaded; reference: the "
                         "BIOSCAN-5M / BarcodeMAE reference code's protocol (identical barcodes dropped over the "
                         "whole file, first kept; pretraining corpus pretrain + other_heldout; open-world and "

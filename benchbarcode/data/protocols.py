@@ -20,8 +20,8 @@ import pandas as pd
 
 from benchbarcode.errors import UserError
 
-DEFAULT_PROTOCOL = "benchbarcode"
-PROTOCOLS = (DEFAULT_PROTOCOL, "reference")
+from benchbarcode.protocol_names import DEFAULT_PROTOCOL, PROTOCOLS, REFERENCE_PROTOCOL  # noqa: F401 (re-exported)
+
 #: the splits the reference protocol reads, each of which must hold records
 REFERENCE_SPLITS = ("train", "test", "test_unseen")
 REFERENCE_PRETRAINING_SPLITS = ("pretrain", "other_heldout")
