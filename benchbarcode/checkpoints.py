@@ -75,12 +75,28 @@ def read_info(directory: str | os.PathLike) -> dict:
 def verified_weights(directory: str | os.PathLike, info: dict) -> str:
     """The sha256 of the encoder's weights file, checked against the one recorded when it was
     written (directories written before it was recorded are not checked)."""
+    from benchbarcode.torchfile import safetensors_problem
+
     path = Path(directory) / WEIGHTS_FILE
     sha = file_sha256(path)
     if info.get("weights_sha256") not in (None, sha):
+        problem = safetensors_problem(path)
         raise DamagedCheckpoint(f"{path}: damaged: its sha256 is not the one {META_FILE} recorded when it "
-                                "was written")
+                                f"was written{f' ({problem})' if problem else ''}")
     return sha
+
+
+def unloadable(directory: str | os.PathLike, exc: Exception) -> DamagedCheckpoint:
+    """The error for an encoder directory that transformers fails to open with ``exc``: its weights
+    file when that is truncated or corrupt, else the directory and the library's first line."""
+    from benchbarcode.torchfile import safetensors_problem
+
+    weights = Path(directory) / WEIGHTS_FILE
+    problem = safetensors_problem(weights)
+    if problem:
+        return DamagedCheckpoint(f"{weights}: the encoder does not load: {problem}")
+    return DamagedCheckpoint(f"{directory}: the encoder does not load ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else 'no message'})")
 
 
 def write_encoder(directory: str | os.PathLike, model, info: dict) -> None:
@@ -173,12 +189,15 @@ def save_resumable(directory: str | os.PathLike, model, optimizer, state: dict) 
     import torch
     from safetensors.torch import save_file
 
+    from benchbarcode.fileio import match_umask
+
     out = Path(directory)
     final, staging, previous = out / CHECKPOINT_DIR, out / _STAGING, out / _PREVIOUS
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
               str(staging / WEIGHTS_FILE))
+    match_umask(staging / WEIGHTS_FILE)  # safetensors writes 0600; the run's other files follow the umask
     torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
     (staging / STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
     for name in (WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE):

@@ -4,11 +4,43 @@ target), output-path checks, and the root of benchbarcode's caches."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import secrets
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def fresh_beside(target: str | os.PathLike, suffix: str = "", directory: bool = False) -> Path:
+    """A new, empty file (or ``directory``) with a unique hidden name beside ``target``
+    (``.NAME.XXXXXXXX<suffix>.tmp``), created with the mode the umask gives, as ``open`` and
+    ``mkdir`` create: ``tempfile.mkstemp`` / ``mkdtemp`` make it 0600 / 0700 whatever the umask,
+    and a result, export or weights file renamed from it could not be shared."""
+    target = Path(target)
+    for _ in range(100):
+        path = target.parent / f".{target.name}.{secrets.token_hex(4)}{suffix}.tmp"
+        try:
+            if directory:
+                path.mkdir()
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(target.parent))
+
+
+def match_umask(path: str | os.PathLike) -> None:
+    """Give the file ``path`` the mode a new file beside it gets from the umask, for files a library
+    writes with a mode of its own (``save_pretrained``'s safetensors weights: 0600)."""
+    probe = fresh_beside(path)
+    try:
+        os.chmod(path, stat.S_IMODE(probe.stat().st_mode))
+    finally:
+        probe.unlink()
 
 
 @contextlib.contextmanager
@@ -16,14 +48,15 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
 
     On any exception (Ctrl-C included) the temporary file is removed and ``target`` is untouched.
+    The file gets the mode the umask gives (:func:`fresh_beside`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = fresh_beside(target, suffix)
+    mode = stat.S_IMODE(tmp_path.stat().st_mode)
     try:
         yield tmp_path
+        os.chmod(tmp_path, mode)  # a writer may have replaced the file with its own (safetensors: 0600)
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)

@@ -27,15 +27,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from benchbarcode import __version__, checkpoints
 from benchbarcode.errors import UserError
-from benchbarcode.models import sample_mask, transformer_sizes
-from benchbarcode.models.objectives import build_model
 from benchbarcode.models.presets import Preset
+from benchbarcode.models.sizes import transformer_sizes
 from benchbarcode.runtime import (
     DTYPES,
     TRIM_EVERY,
@@ -49,7 +48,18 @@ from benchbarcode.runtime import (
 from benchbarcode.spec import EncoderSpec, ResolvedEncoder
 from benchbarcode.tokenizers import KmerTokenizer
 
+if TYPE_CHECKING:  # torch is imported where a step needs it: `pretrain`'s argument errors come first
+    import torch
+
 log = logging.getLogger("benchbarcode")
+
+
+def build_model(objective: str, preset: Preset):
+    """:func:`benchbarcode.models.objectives.build_model`, imported when a model is built (it
+    imports torch and transformers); a module attribute, so that tests can wrap it."""
+    from benchbarcode.models.objectives import build_model as build
+
+    return build(objective, preset)
 
 
 def one_cycle_lr(step: int, preset: Preset) -> float:
@@ -115,6 +125,7 @@ def step_flops(model: torch.nn.Module, enc_tokens: int, enc_len: int, dec_tokens
 
 
 def versions() -> dict:
+    import torch
     import transformers
 
     return {"benchbarcode": __version__, "torch": torch.__version__,
@@ -125,6 +136,8 @@ def versions() -> dict:
 # ----------------------------------------------------------------------------- one step
 def build_optimizer(model: torch.nn.Module, preset: Preset, device: str = "cpu") -> torch.optim.Optimizer:
     """AdamW (betas 0.9/0.98, eps 1e-6), weight decay on matrices only; the fused kernel on CUDA."""
+    import torch
+
     def decays(name: str, p) -> bool:
         return p.ndim >= 2 and "LayerNorm" not in name and "ln_" not in name
 
@@ -150,6 +163,8 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batc
     weighted by its share of the predicted tokens, so that DDP's average of the gradients is the
     gradient of the whole batch's mean loss (the step one process would take on it); ``loss`` is
     then that weighted loss, whose mean over the processes is the whole batch's."""
+    import torch
+
     with autocast(str(batch[0].device), dtype):
         outputs = model(*batch)
     if dist is not None and dist.world > 1:
@@ -250,7 +265,7 @@ def _set_up(job: PretrainJob) -> tuple[Runtime, str, dict, dict | None]:
                         f"{rt.dist.world} processes")
     config = {"objective": job.objective, "encoder": job.encoder, "preset": job.preset_name,
               "recipe": job.preset.to_dict(), "seed": job.seed, "world_size": rt.dist.world, "dtype": dtype}
-    existing = checkpoints.check_target(job.out, resume=job.resume, overwrite=job.overwrite)
+    existing = check_out(job.out, resume=job.resume, overwrite=job.overwrite)
     if job.overwrite:
         if rt.main:
             checkpoints.clear(job.out)
@@ -263,8 +278,40 @@ def _set_up(job: PretrainJob) -> tuple[Runtime, str, dict, dict | None]:
     return rt, dtype, config, existing
 
 
+def check_out(directory: str | Path, *, resume: bool, overwrite: bool) -> dict | None:
+    """What pretraining may do with its output ``directory`` (:func:`checkpoints.check_target`: the
+    unfinished run to resume, or None to start clean), after refusing a directory of someone
+    else's: one that is not empty yet holds neither an encoder nor an unfinished run would get the
+    model written among its files, and ``overwrite`` would delete its ``config.json`` and
+    ``model.safetensors`` (:func:`checkpoints.clear`)."""
+    d = Path(directory)
+    foreign = _foreign_entries(d)
+    if foreign:
+        held = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        remedy = ("; --overwrite replaces only what 'benchbarcode pretrain' wrote, so nothing was deleted"
+                  if overwrite else "")
+        raise UserError(f"--out {d}: not empty and not a pretraining directory (it holds {held}; no "
+                        f"{checkpoints.META_FILE}, no unfinished run){remedy}; choose a new or empty directory")
+    return checkpoints.check_target(d, resume=resume, overwrite=overwrite)
+
+
+def _foreign_entries(directory: Path) -> list[str]:
+    """The names in ``directory`` when it is not a pretraining directory (no encoder, no
+    unfinished run, damaged or not), leftovers of an interrupted write (``.NAME.tmp``) aside."""
+    if not directory.is_dir() or checkpoints.is_complete(directory):
+        return []
+    try:
+        if checkpoints.resumable_state(directory) is not None:
+            return []
+    except checkpoints.DamagedCheckpoint:  # an unfinished run all the same: check_target says so
+        return []
+    return sorted(p.name for p in directory.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp")))
+
+
 def _start_or_resume(job: PretrainJob, rt: Runtime, dtype: str, config: dict, existing: dict | None) -> _Run:
     """The model (seeded), tokenizer and optimizer at step 0, or restored from the checkpoint."""
+    import torch
+
     torch.manual_seed(job.seed)
     model = build_model(job.objective, job.preset).to(rt.device)
     tokenizer = KmerTokenizer(job.preset.k, max_len=job.preset.max_len)
@@ -331,6 +378,8 @@ def _train(run: _Run, on_step: Callable[[int, float], None] | None) -> None:
 def _one_step(run: _Run, plan: BatchPlan, log_every: int) -> float:
     """Step ``run.step`` on this process's part of its global batch; the state then follows the
     weights (step, budget, loss history). Returns the loss (of the whole global batch)."""
+    import torch
+
     job, preset, dist, step = run.job, run.job.preset, run.rt.dist, run.step
     ids_t, attn_t, mask = _batch(run, plan, step)
     torch.manual_seed(int(np.random.default_rng([job.seed, 4, step, dist.rank]).integers(2**62)))
@@ -355,6 +404,10 @@ def _one_step(run: _Run, plan: BatchPlan, log_every: int) -> float:
 def _batch(run: _Run, plan: BatchPlan, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """This process's rows of global batch ``step``: token ids, attention mask, and the mask,
     drawn for the whole global batch (so it does not depend on the number of processes)."""
+    import torch
+
+    from benchbarcode.models.masking import sample_mask
+
     job, dist = run.job, run.rt.dist
     idx = plan.indices(step)[dist.rank::dist.world]
     offsets = plan.offsets(step)[dist.rank::dist.world]
@@ -403,6 +456,8 @@ def _empty_budget() -> dict:
 
 def _step_counts(model, attn, mask, outputs, dist: Dist) -> dict:
     """This step's sequences, tokens and FLOPs, summed over the processes (budget keys)."""
+    import torch
+
     input_tokens = int(attn.bool().sum())
     cost = model.step_tokens(attn, mask)
     enc_tokens = cost["encoder_tokens"]
@@ -421,6 +476,7 @@ def _step_counts(model, attn, mask, outputs, dist: Dist) -> dict:
 
 def _token_share(n_predicted: torch.Tensor, dist: Dist) -> torch.Tensor:
     """This process's predicted tokens over the mean per process (1 when all hold as many)."""
+    import torch
     import torch.distributed as tdist
 
     total = n_predicted.detach().to(torch.float64).clone()
@@ -440,6 +496,8 @@ def _mean_across(x: torch.Tensor, dist: Dist) -> float:
 
 def _param_checksums(model, dist: Dist) -> list[float]:
     """Sum of every parameter on each rank (one per rank): equal values mean the ranks agree."""
+    import torch
+
     device = next(model.parameters()).device  # NCCL gathers device tensors only
     local = torch.tensor([float(sum(p.detach().double().sum() for p in model.parameters()))],
                          dtype=torch.float64, device=device)
@@ -486,40 +544,50 @@ class PretrainOptions:
     progress: bool = True
 
     def validate(self) -> PretrainPlan:
-        """Every rule ``pretrain`` has, checked before any work (the output directory included)."""
-        from benchbarcode.models import objective_class
+        """Every rule ``pretrain`` has, checked before any work (the output directory included);
+        those that need no model code first, so that their errors come before torch is imported."""
         from benchbarcode.models.presets import get_preset
         from benchbarcode.registry import list_encoders
         from benchbarcode.spec import resolve_encoder
 
-        encoder = resolve_encoder(self.encoder)
-        trainable = [e for e in list_encoders(plugins=False) if e.meta.pretrainable]
+        self._check_numbers()
+        encoder = resolve_encoder(self.encoder)  # --seed, --steps, --preset, --device
+        trainable = [e.name for e in list_encoders(plugins=False) if e.meta.pretrainable]
         if not encoder.meta.pretrainable:
             raise UserError(f"encoder {self.encoder.name!r} is not pretrained by benchbarcode "
-                            f"(pretrainable: {', '.join(e.name for e in trainable)})")
+                            f"(pretrainable: {', '.join(trainable)})")
+        preset = get_preset(encoder.meta.objective, self.encoder.preset).with_overrides(
+            steps=self.encoder.steps, batch_size=self.batch_size, lr=self.lr, max_len=self.max_length,
+            loss_on=self.loss_on, warmup_steps=self.warmup_steps, mask_ratio=self.mask_ratio)
+        check_out(self.out, resume=self.resume, overwrite=self.overwrite)
+        self._check_objective_options(encoder)
+        return PretrainPlan(self, encoder, preset)
+
+    def _check_numbers(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:  # --steps: checked by resolve_encoder
             raise UserError("--batch-size must be >= 1")
         if self.lr is not None and not self.lr > 0:
             raise UserError("--lr must be > 0")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise UserError("--warmup-steps must be >= 0")
+        if self.mask_ratio is not None and not 0 < self.mask_ratio < 1:
+            raise UserError("--mask-ratio must be between 0 and 1 (exclusive)")
+
+    def _check_objective_options(self, encoder: ResolvedEncoder) -> None:
+        """``--mask-ratio`` and ``--loss-on`` go to objectives that take them (their traits are
+        read from the objective's module, which imports torch)."""
+        from benchbarcode.models import objective_class
+        from benchbarcode.registry import list_encoders
 
         def having(trait: str) -> str:  # the pretrainable encoders whose objective has ``trait``
-            return " and ".join(e.name for e in trainable if getattr(objective_class(e.meta.objective), trait))
+            return " and ".join(e.name for e in list_encoders(plugins=False)
+                                if e.meta.pretrainable and getattr(objective_class(e.meta.objective), trait))
 
         module = objective_class(encoder.meta.objective)
-        if self.mask_ratio is not None:
-            if not module.masks:
-                raise UserError(f"--mask-ratio applies to {having('masks')}, not {self.encoder.name}")
-            if not 0 < self.mask_ratio < 1:
-                raise UserError("--mask-ratio must be between 0 and 1 (exclusive)")
+        if self.mask_ratio is not None and not module.masks:
+            raise UserError(f"--mask-ratio applies to {having('masks')}, not {self.encoder.name}")
         if self.loss_on is not None and not module.chooses_loss_positions:
             raise UserError(f"--loss-on applies to {having('chooses_loss_positions')}, not {self.encoder.name}")
-        preset = get_preset(encoder.meta.objective, self.encoder.preset).with_overrides(
-            steps=self.encoder.steps, batch_size=self.batch_size, lr=self.lr, max_len=self.max_length,
-            loss_on=self.loss_on, warmup_steps=self.warmup_steps, mask_ratio=self.mask_ratio)
-        checkpoints.check_target(self.out, resume=self.resume, overwrite=self.overwrite)
-        return PretrainPlan(self, encoder, preset)
 
 
 @dataclass(frozen=True)

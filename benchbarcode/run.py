@@ -32,7 +32,7 @@ from benchbarcode.fileio import cache_root, check_output_dir, check_output_file
 from benchbarcode.registry import control_of, get_task, list_tasks
 from benchbarcode.results import build_result
 from benchbarcode.runtime import Dist, Runtime, setup
-from benchbarcode.spec import EncoderSpec, ResolvedEncoder, resolve_encoder
+from benchbarcode.spec import EncoderSpec, ResolvedEncoder, check_seed, resolve_encoder
 from benchbarcode.store import ResultStore, safe_name
 
 log = logging.getLogger("benchbarcode")
@@ -85,9 +85,7 @@ class RunOptions:
             raise UserError("--batch-size must be >= 1")
         if self.limit is not None and self.limit < 2:
             raise UserError("--limit must be >= 2")
-        seeds = tuple(dict.fromkeys(self.seeds if self.seeds is not None else (self.encoder.seed,)))
-        if not seeds:
-            raise UserError("--seeds needs at least one seed")
+        seeds = self._seeds()
         check_protocol(self.protocol)
         skipped: dict[str, str] = {}
         tasks = select_tasks(self.tasks, self.protocol, skipped)
@@ -95,6 +93,7 @@ class RunOptions:
             raise UserError(f"--protocol {self.protocol}: none of the tasks has a {self.protocol}-protocol "
                             f"counterpart ({', '.join(skipped)})")
         encoder = resolve_encoder(self.encoder)
+        check_scorable(encoder, tasks, self.protocol)
         control = None
         if self.with_control:
             spec = encoder.control()
@@ -105,6 +104,34 @@ class RunOptions:
         self.caching.check()
         return RunPlan(self, encoder, control, tuple(tasks), seeds, ResultStore(self.results_dir),
                        tuple(skipped.items()))
+
+    def _seeds(self) -> tuple[int, ...]:
+        """The seeds to run: ``seeds`` (each an integer >= 0, given once), else the spec's seed
+        (checked by :func:`~benchbarcode.spec.resolve_encoder`)."""
+        if self.seeds is None:
+            return (self.encoder.seed,)
+        if not self.seeds:
+            raise UserError("--seeds needs at least one seed")
+        listed = ",".join(str(seed) for seed in self.seeds)
+        for position, seed in enumerate(self.seeds):
+            check_seed(seed, f"--seeds {listed}: seed")
+            if seed in self.seeds[:position]:
+                raise UserError(f"--seeds {listed}: seed {seed} is given twice; name each seed once")
+        return tuple(self.seeds)
+
+
+def check_scorable(encoder: ResolvedEncoder, tasks: list[Task], protocol: str) -> None:
+    """At least one of ``tasks`` compares rows the way ``encoder`` does (an encoder that is not an
+    embedding, such as align, is scored by the tasks that search by its similarity only)."""
+    similarity = encoder.similarity.value
+    if any(similarity in task.similarities for task in tasks):
+        return
+    able = [t.meta.name for t in select_tasks(None, protocol) if similarity in t.similarities]
+    asked = ", ".join(t.meta.name for t in tasks)
+    under = "" if protocol == DEFAULT_PROTOCOL else f" under --protocol {protocol}"
+    raise UserError(f"--encoder {encoder.spec.name}: not an embedding (it compares barcodes by {similarity}); "
+                    f"none of the tasks asked ({asked}) can score it; tasks that can{under}: "
+                    f"{', '.join(able) or 'none'}")
 
 
 @dataclass(frozen=True)

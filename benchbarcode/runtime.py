@@ -18,20 +18,31 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")  # inference and pretraining compute dtypes
 
 
+def check_device(requested: str) -> None:
+    """``requested`` names a device this machine has; torch is imported only to look for a GPU
+    (options call this before any work: ``cpu`` and ``auto`` cost nothing)."""
+    if requested not in DEVICES and not requested.startswith("cuda:"):
+        raise UserError(f"--device {requested}: expected one of {', '.join(DEVICES)}")
+    if requested.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {requested}: no CUDA device is available on this machine; use --device cpu "
+                            "(or --device auto: the GPU when one is visible, else the CPU)")
+
+
 def resolve_device(requested: str = "auto", local_rank: int | None = None) -> str:
     """The device a pipeline runs on; called once at a pipeline's entry.
 
     ``auto`` is ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without a GPU is a
-    UserError. With ``local_rank`` (a torchrun process) a CUDA device is indexed: ``cuda:RANK``.
+    UserError (:func:`check_device`). With ``local_rank`` (a torchrun process) a CUDA device is
+    indexed: ``cuda:RANK``.
     """
     import torch
 
-    if requested not in DEVICES and not requested.startswith("cuda:"):
-        raise UserError(f"--device {requested}: expected one of {', '.join(DEVICES)}")
+    check_device(requested)
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but no CUDA device is available")
     if requested == "cuda" and local_rank is not None:
         return f"cuda:{local_rank}"
     return requested

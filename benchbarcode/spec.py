@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -129,9 +130,29 @@ class ResolvedEncoder:
         return self.entry.create(**accepted_options(self.entry, options))
 
 
+def check_seed(seed: Any, flag: str = "--seed") -> None:
+    """A seed is an integer >= 0 (a run id ``seed-1`` would read as seed 1, and numpy refuses it)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise UserError(f"{flag} {seed!r} is not an integer; a seed is an integer >= 0")
+    if seed < 0:
+        raise UserError(f"{flag} {seed} is negative; a seed is an integer >= 0")
+
+
+def check_checkpoint(checkpoint: str | None) -> None:
+    """``--checkpoint`` names a file or directory that exists (checked before anything heavy is
+    imported; what it holds is the factory's to read)."""
+    if checkpoint is not None and not Path(checkpoint).expanduser().exists():
+        raise UserError(f"--checkpoint {checkpoint}: no such file or directory")
+
+
 def resolve_encoder(spec: EncoderSpec) -> ResolvedEncoder:
-    """``spec`` resolved: the one registry lookup, its options checked against the factory, and
-    the pretraining recipe of an in-house encoder without a checkpoint (``--steps`` >= 1)."""
+    """``spec`` resolved: its seed, checkpoint path and device checked, the one registry lookup,
+    its options checked against the factory, and the pretraining recipe of an in-house encoder
+    without a checkpoint (``--steps`` >= 1)."""
+    from benchbarcode.runtime import check_device
+
+    check_seed(spec.seed)
+    check_checkpoint(spec.checkpoint)
     entry = get_encoder(spec.name)
     accepted_options(entry, spec.factory_options())
     recipe = None
@@ -141,6 +162,7 @@ def resolve_encoder(spec: EncoderSpec) -> ResolvedEncoder:
         if spec.steps is not None and spec.steps < 1:
             raise UserError("--steps must be >= 1")
         recipe = get_preset(entry.meta.objective, spec.preset).with_overrides(steps=spec.steps)
+    check_device(spec.device)  # last: --device cuda imports torch
     return ResolvedEncoder(spec, entry, recipe)
 
 

@@ -28,6 +28,19 @@ def safe_name(text: str) -> str:
     return name.strip("-.") or "encoder"
 
 
+#: what a result file that fails validation tells the user, by who reads it
+RERUN_HINT = "--overwrite recomputes it"
+SKIP_HINT = "--skip-invalid leaves it out"
+
+
+def _read(path: Path, hint: str) -> dict:
+    """:func:`read_result`, its error saying how to get past the file (``hint``)."""
+    try:
+        return read_result(path)
+    except UserError as exc:
+        raise UserError(f"{exc}; {hint}") from None
+
+
 def pretraining_key(result: dict) -> str | None:
     """The cached pretraining a result's encoder came from (None: not pretrained by ``run``)."""
     if result.get("pretraining_key"):
@@ -61,7 +74,7 @@ class ResultStore:
         for task in tasks:
             path = self.path(encoder, run_id, task)
             if path.is_file():
-                found[task] = (path, read_result(path))
+                found[task] = (path, _read(path, RERUN_HINT))
         return found
 
     def finished_run(self, encoder: str, key: str, data_hash: str, seed: int, limit: int | None,
@@ -73,16 +86,16 @@ class ResultStore:
             paths = {task: run_dir / f"{task}.json" for task in tasks}
             if not paths or not all(p.is_file() for p in paths.values()):
                 continue
-            first = read_result(next(iter(paths.values())))
+            first = _read(next(iter(paths.values())), RERUN_HINT)
             if (pretraining_key(first) == key and first["data"]["content_hash"] == data_hash
                     and first["seeds"].get("run") == seed and first["data"].get("limit") == limit):
-                return run_dir, {task: (path, read_result(path)) for task, path in paths.items()}
+                return run_dir, {task: (path, _read(path, RERUN_HINT)) for task, path in paths.items()}
         return None
 
     def scan(self, skip_invalid: bool = False) -> tuple[list[dict], list[str]]:
         """``(results, problems)``: every result file, validated, in path order. A file that fails
-        validation is a UserError naming it, or with ``skip_invalid`` left out and described in
-        one line of ``problems``."""
+        validation is a UserError naming it (and ``--skip-invalid``), or with ``skip_invalid`` left
+        out and described in one line of ``problems``."""
         if not self.root.is_dir():
             raise UserError(f"{self.root}: no such results directory")
         results, problems = [], []
@@ -91,7 +104,7 @@ class ResultStore:
                 results.append(read_result(path))
             except UserError as exc:
                 if not skip_invalid:
-                    raise
+                    raise UserError(f"{exc}; {SKIP_HINT}") from None
                 problems.append(str(exc))
         return results, problems
 

@@ -25,7 +25,6 @@ import importlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, Mapping
 from benchbarcode.canonical import file_sha256
 from benchbarcode.checkpoints import META_FILE, WEIGHTS_FILE, DamagedCheckpoint
 from benchbarcode.errors import UserError
+from benchbarcode.fileio import atomic_path, fresh_beside
 
 FORMAT = 1
 KIND = "supervised"
@@ -167,10 +167,10 @@ def write_trained(directory: str | os.PathLike, model, record: dict) -> None:
 
     out = Path(directory)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    staging = fresh_beside(out, directory=True)  # not mkdtemp: its 0700 would hide the weights
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()},
-                  str(staging / WEIGHTS_FILE))
+        with atomic_path(staging / WEIGHTS_FILE) as tmp:  # the umask's mode, not safetensors' 0600
+            save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
         text = json.dumps({**record, "weights_sha256": file_sha256(staging / WEIGHTS_FILE)}, indent=1)
         (staging / META_FILE).write_text(text + "\n", encoding="utf-8")
         for name in (WEIGHTS_FILE, META_FILE):

@@ -7,10 +7,14 @@ optimizer state of an unfinished pretraining) goes through :func:`load_weights_o
 caller names. A file that needs any other global is refused with a one-line :class:`UserError`
 naming those globals, before anything in it runs; torch's advice to pass ``weights_only=False``
 is not passed on.
+
+A ``.safetensors`` file runs nothing, but one cut short fails deep inside the library that reads
+it; :func:`safetensors_problem` says what is wrong with it from its header alone.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -66,3 +70,26 @@ def detail(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     line = next((line for line in lines if not line.startswith(_BOILERPLATE)), "no detail")
     return line.split(". ")[0]
+
+
+def safetensors_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a whole safetensors file (truncated, or not safetensors at all), or None.
+
+    Only the header is read: 8 bytes giving the length of a JSON table of tensors, whose data
+    offsets must end exactly where the file does.
+    """
+    size = Path(path).stat().st_size
+    with open(path, "rb") as fh:
+        length = int.from_bytes(fh.read(8), "little") if size >= 8 else None
+        if length is None or length > size - 8:
+            return f"truncated or corrupt safetensors file: {size:,} bytes, too few for its header"
+        try:
+            table = json.loads(fh.read(length))
+            end = max((int(t["data_offsets"][1]) for name, t in table.items() if name != "__metadata__"), default=0)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return "corrupt safetensors file: its header is not a table of tensors"
+    expected = 8 + length + end
+    if expected != size:
+        return (f"{'truncated' if expected > size else 'corrupt'} safetensors file: its header describes "
+                f"{expected:,} bytes, the file holds {size:,}")
+    return None

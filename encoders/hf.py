@@ -157,6 +157,17 @@ def _weights(source: str, hub: dict) -> dict:
     raise UserError(f"hf model {source!r}: no weights ({', '.join(WEIGHT_FILES)})")
 
 
+def _check_local_weights(directory: Path) -> None:
+    """A local model's safetensors weights (one file or shards) that are truncated or corrupt are
+    named here, in one line, before transformers fails on them deep inside safetensors."""
+    from benchbarcode.torchfile import safetensors_problem
+
+    for path in sorted(directory.glob("model*.safetensors")):
+        problem = safetensors_problem(path)
+        if problem:
+            raise UserError(f"{path}: {problem}")
+
+
 def _eager(model_class, config, source: str, hub: dict) -> tuple:
     """Build the model on the CPU, then load the checkpoint's weights into it.
 
@@ -241,6 +252,7 @@ def _load_parts(source: str, hub: dict, auto_map: dict, loader: dict, torch_dtyp
     ``loader["fixes"]`` applied; ``loader`` gets ``model_class`` and ``init``. transformers' own
     reports are silenced (``loader`` records what was done); every failure is a one-line UserError."""
     import transformers
+    from safetensors import SafetensorError
     from transformers.utils import logging as hf_logging
 
     fixes, key = loader["fixes"], loader["auto_class"]
@@ -269,7 +281,7 @@ def _load_parts(source: str, hub: dict, auto_map: dict, loader: dict, torch_dtyp
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(_how_to_get(source, hub["revision"]) if "connect" in first or "offline" in first.lower()
                         else f"hf model {source!r}: {first}") from None
-    except (ImportError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+    except (ImportError, ValueError, TypeError, KeyError, RuntimeError, SafetensorError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"hf model {source!r} does not load: {type(exc).__name__}: {first}") from None
     finally:
@@ -293,6 +305,8 @@ def load_hf(model: str, *, checkpoint: str | None = None, revision: str | None =
     hub = {"revision": revision, "local_files_only": not local and not _hub_reachable()}
     config_path = _file(source, "config.json", hub)
     raw = _read_config(config_path, source, trust_remote_code)
+    if local:
+        _check_local_weights(Path(source).expanduser())
     auto_map = raw.get("auto_map") or {}
     key = _model_class_key(auto_map, auto_class)
     torch_dtype = getattr(torch, dtype)

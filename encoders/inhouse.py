@@ -109,8 +109,7 @@ class TransformerEncoder(Encoder):
         try:
             model = AutoModel.from_pretrained(directory)
         except Exception as exc:  # truncated or garbage weights, a config that does not parse...
-            raise checkpoints.DamagedCheckpoint(f"{directory}: the encoder does not load ({type(exc).__name__}: "
-                                                f"{str(exc).splitlines()[0] if str(exc) else 'no message'})") from None
+            raise checkpoints.unloadable(directory, exc) from None
         return cls(model, KmerTokenizer.from_dict(info["tokenizer"]), device,
                    pooling or info.get("pooling", "mean"), objective=info["objective"],
                    checkpoint={"path": str(directory), "sha256": sha, "preset": info.get("preset"),

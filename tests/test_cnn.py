@@ -194,11 +194,11 @@ def test_features_option_and_cnn_init(tmp_path):
         get_encoder("cnn-init").create(features="nope")
 
 
-def test_training_key_follows_the_recipe_not_the_features():
+def test_training_key_follows_the_recipe_not_the_features(tmp_path):
     key = lambda **o: resolve_encoder(EncoderSpec("cnn", options=o)).pretraining_key("h", "cpu")  # noqa: E731
     assert key() == key(features="reference") != key(epochs=1)
     assert key().startswith("cnn-") and resolve_encoder(EncoderSpec("cnn")).pretrained_first
-    assert not resolve_encoder(EncoderSpec("cnn", checkpoint="somewhere")).pretrained_first
+    assert not resolve_encoder(EncoderSpec("cnn", checkpoint=str(tmp_path))).pretrained_first
     assert resolve_encoder(EncoderSpec("cnn", options={"epochs": 1})).trainer.defaults.epochs == 1
 
 

@@ -25,12 +25,19 @@ def positive(text: str) -> int:
     return value
 
 
-def ints(text: str, flag: str) -> list[int]:
-    """``0,1,2`` -> [0, 1, 2]; anything else is a UserError naming ``flag``."""
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"{flag} {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+def seed_list(text: str, flag: str = "--seeds") -> tuple[int, ...]:
+    """``0,1,2`` -> (0, 1, 2); an empty item or one that is not an integer is a UserError naming
+    ``flag`` and the item (negative and repeated seeds: :meth:`benchbarcode.run.RunOptions.validate`)."""
+    seeds = []
+    for position, item in enumerate(text.split(","), start=1):
+        if not item.strip():
+            raise UserError(f"{flag} {text!r}: item {position} is empty; expected comma-separated seeds, e.g. 0,1,2")
+        try:
+            seeds.append(int(item))
+        except ValueError:
+            raise UserError(f"{flag} {text!r}: item {position} ({item.strip()!r}) is not an integer; expected "
+                            "comma-separated seeds, e.g. 0,1,2") from None
+    return tuple(seeds)
 
 
 def command_line() -> list[str]:

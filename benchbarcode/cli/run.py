@@ -6,7 +6,8 @@ from tabulate import tabulate
 
 from benchbarcode.cli import common
 from benchbarcode.cli.common import (add_data_options, add_encoder_options, add_protocol_option, budget_line,
-                                     caching, command_line, encoder_spec, ints, overlap_line)
+                                     caching, command_line, encoder_spec, overlap_line, seed_list)
+from benchbarcode.errors import UserError
 
 
 def add_parser(sub) -> None:
@@ -35,7 +36,7 @@ def handle(args) -> int:
 
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks is not None else None
     opts = RunOptions(encoder=encoder_spec(args), tasks=tasks,
-                      seeds=tuple(ints(args.seeds, "--seeds")) if args.seeds else None,
+                      seeds=seed_list(args.seeds) if args.seeds is not None else None,
                       with_control=args.with_control, results_dir=args.results_dir, batch_size=args.batch_size,
                       limit=args.limit, overwrite=args.overwrite, progress=not args.quiet, caching=caching(args),
                       command=command_line(), protocol=args.protocol)
@@ -45,12 +46,23 @@ def handle(args) -> int:
         if not report.main:  # another torchrun process: it helped embed; the first one reports
             return 0
         print_run(report, args.quiet, args.results_dir)
-        return 0 if any(s.result is not None for s in report.statuses) else 2
+        require_a_score(report.statuses)
+        return 0
     runs = run_seeds(plan, common.load_data(args))
     if not runs[0].report.main:
         return 0
     print_seeds(runs, args.quiet, args.results_dir)
-    return 0 if any(s.result is not None for r in runs for s in r.report.statuses) else 2
+    require_a_score([s for r in runs for s in r.report.statuses])
+    return 0
+
+
+def require_a_score(statuses) -> None:
+    """A run that scored no task is an error, said in one line with each task's reason (the table
+    above, if printed, shows them too)."""
+    if any(s.result is not None for s in statuses):
+        return
+    reasons = dict.fromkeys(f"{s.task}: {(s.reason or '').removeprefix(f'task {s.task}: ')}" for s in statuses)
+    raise UserError(f"no task was scored ({'; '.join(reasons)}); no result was written")
 
 
 def _hint(results_dir: str) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from benchbarcode.data.readers import RANKS, RawTable
-from benchbarcode.errors import located
+from benchbarcode.errors import UserError, located
 
 MISSING_LABELS = frozenset({"", "None", "NA", "not_classified"})
 IUPAC_AMBIGUITY = "RYKMSWBDHV"
@@ -32,6 +32,12 @@ SPLITS = ["pretrain", "train", "val", "test", "key_unseen", "val_unseen", "test_
 LABEL_COLUMNS = [*RANKS, "bin"]
 TABLE_COLUMNS = ["processid", "sequence", *LABEL_COLUMNS, "split"]
 _IUPAC_TABLE = str.maketrans({c: "N" for c in IUPAC_AMBIGUITY})
+#: the rule behind each count of dropped records, as messages say it ({field}: the sequence field)
+DROP_RULES = {
+    "dropped_other_marker": "of a marker other than COI-5P",
+    "dropped_invalid_character": "with an invalid character, as --on-bad skip asks",
+    "dropped_empty": "whose {field} was empty or only gaps and N",
+}
 
 
 @dataclass
@@ -48,6 +54,18 @@ class CleaningReport:
     def to_dict(self) -> dict:
         return {"records_read": self.records_read, "records_kept": self.records_kept,
                 **self.counts}
+
+
+def no_barcodes(raw: RawTable, report: CleaningReport) -> UserError:
+    """The error for a file that cleaning left without a single barcode: how many records were
+    read, and how many each rule dropped."""
+    if report.records_read == 0:
+        return located(raw.path, None, "holds no barcodes: no records after the header line")
+    dropped = [f"{n:,} {DROP_RULES[name].format(field=repr(raw.sequence_field))}"
+               for name, n in report.counts.items() if name in DROP_RULES and n]
+    read = f"{report.records_read:,} record{'s' if report.records_read > 1 else ''} read"
+    return located(raw.path, None, f"holds no barcodes: {read}, all dropped "
+                                   f"({'; '.join(dropped) or 'by no counted rule'})")
 
 
 def clean(raw: RawTable, max_length: int = 660, on_bad: str = "error") -> tuple[pd.DataFrame, pd.DataFrame, CleaningReport]:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from benchbarcode.canonical import file_sha256
-from benchbarcode.data.cleaning import LABEL_COLUMNS, SPLITS, CleaningReport, clean
+from benchbarcode.data.cleaning import LABEL_COLUMNS, SPLITS, CleaningReport, clean, no_barcodes
 from benchbarcode.data.protocols import (DEFAULT_PROTOCOL, REFERENCE_PRETRAINING_SPLITS, check_protocol,
                                          reference_deduplication, source_keys)
 from benchbarcode.data.readers import RawTable, download_bioscan5m, find_bioscan5m_metadata, read_file
@@ -105,9 +105,9 @@ def parse_sim_source(source: str) -> tuple[int, int]:
     except ValueError:
         raise UserError(f"bad data source {source!r}: expected sim, sim:SIZE or sim:SIZE:SEED "
                         "with whole numbers") from None
-    if len(parts) > 3 or size < 50:
+    if len(parts) > 3 or size < 50 or sim_seed < 0:
         raise UserError(f"bad data source {source!r}: expected sim, sim:SIZE or sim:SIZE:SEED "
-                        "with SIZE >= 50")
+                        "with SIZE >= 50 and SEED >= 0")
     return size, sim_seed
 
 
@@ -232,9 +232,13 @@ def load_barcodes(source: str = "sim", *, seed: int = 0, max_length: int = 660,
     over the whole file, first occurrence kept, counted per split in ``deduplication``.
     """
     check_protocol(protocol)
+    if seed < 0:  # a split seed numpy would refuse after the whole file was read
+        raise UserError(f"--split-seed {seed} is negative; a seed is an integer >= 0")
     raw, name = _read_source(source, download, cache_dir, progress)
     raw_format = raw.format
     table, extras, report = clean(raw, max_length=max_length, on_bad=on_bad)
+    if table.empty:  # every command needs barcodes: said here, before any split, hash or task
+        raise no_barcodes(raw, report)
     keys = source_keys(raw.frame) if protocol != DEFAULT_PROTOCOL else None
     del raw
     if "split" in table.columns:

@@ -17,9 +17,11 @@ Formats:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,20 +90,42 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def _first_line(path: Path) -> str:
+@contextlib.contextmanager
+def _reading(path: Path):
+    """What a damaged file raises while it is read (a truncated or corrupt gzip stream, bytes that
+    are not UTF-8, an I/O error) becomes one line naming the file; every reader reads under it."""
     try:
-        with _open_text(path) as fh:
-            for line in fh:
-                if line.strip():
-                    return line
-    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-        raise located(path, None, f"cannot read file ({exc.__class__.__name__}: {exc})") from None
+        yield
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise located(path, None, _why_unreadable(exc)) from None
+
+
+def _why_unreadable(exc: Exception) -> str:
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, EOFError):  # only gzip streams end early: a plain file just ends
+        return f"truncated gzip file: {detail}"
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return f"corrupt gzip file, or not gzip-compressed ({detail})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start}: {exc.reason})"
+    return f"cannot read file ({type(exc).__name__}: {detail})"
+
+
+def _first_line(path: Path) -> str:
+    with _reading(path), _open_text(path) as fh:
+        for line in fh:
+            if line.strip():
+                return line
     raise located(path, None, "file is empty")
 
 
 def read_file(path: str | Path) -> RawTable:
     """Detect the format of ``path`` from its first line and read it."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected a data file (BIOSCAN-5M CSV/TSV, BOLD TSV or "
+                        f"FASTA; .gz is read transparently), or bioscan5m:{path} for the BIOSCAN-5M "
+                        "metadata under a directory")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     first = _first_line(path)
@@ -131,12 +155,13 @@ def _read_delimited(path: Path, fmt: Format, sep: str, header: list[str]) -> Raw
     dtypes = {c: "category" for c in header if c in ("order", "family", "genus", "species",
                                                        "dna_bin", "split") and fmt.name == "bioscan5m"}
     try:
-        frame = pd.read_csv(
-            path, sep=sep, usecols=usecols, dtype={**{c: str for c in usecols}, **dtypes},
-            keep_default_na=False, na_filter=False, engine="c",
-            quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL,
-        )
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError, OSError) as exc:
+        with _reading(path):
+            frame = pd.read_csv(
+                path, sep=sep, usecols=usecols, dtype={**{c: str for c in usecols}, **dtypes},
+                keep_default_na=False, na_filter=False, engine="c",
+                quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL,
+            )
+    except (pd.errors.ParserError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else exc.__class__.__name__
         raise located(path, None, f"cannot parse {fmt.name} file: {msg}") from None
     frame["_line"] = pd.RangeIndex(2, len(frame) + 2)
@@ -159,7 +184,7 @@ def read_fasta(path: str | Path) -> RawTable:
     seq_parts: list[str] = []
     current: list | None = None
     fields = ["processid", "order", "family", "genus", "species", "bin"]
-    with _open_text(path) as fh:
+    with _reading(path), _open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.rstrip("\r\n")
             if line.startswith(">"):

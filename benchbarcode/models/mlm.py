@@ -371,17 +371,21 @@ class PretrainingModule(nn.Module):
         pooler, which pretraining never uses; so that every weight it builds is loaded (no
         random, "newly initialized" pooler), a BERT encoder is saved with an identity pooler.
         """
+        from benchbarcode.fileio import atomic_path, match_umask
+
         os.makedirs(directory, exist_ok=True)
         self.encoder.save_pretrained(directory)
+        path = os.path.join(directory, "model.safetensors")
+        match_umask(path)  # safetensors writes 0600: the weights are shared as the results are
         if getattr(self.encoder.config, "model_type", None) == "bert" and getattr(self.encoder, "pooler", None) is None:
             from safetensors.torch import load_file, save_file
 
-            path = os.path.join(directory, "model.safetensors")
             tensors = load_file(path)
             hidden, dtype = self.encoder.config.hidden_size, next(iter(tensors.values())).dtype
             tensors["pooler.dense.weight"] = torch.eye(hidden, dtype=dtype)
             tensors["pooler.dense.bias"] = torch.zeros(hidden, dtype=dtype)
-            save_file(tensors, path, metadata={"format": "pt"})
+            with atomic_path(path) as tmp:
+                save_file(tensors, str(tmp), metadata={"format": "pt"})
 
 
 class MLMForPretraining(PretrainingModule):
