@@ -190,7 +190,7 @@ def test_cli_formats_plot_and_html_is_self_contained(results, tmp_path, capsys):
     assert (out / "c.png").read_bytes() == png  # the same results, the same figure
     assert json.loads((out / "again.png").read_text())["tables"][0]["rows"][0]["encoder"] == "kmer (k=4)"
     assert main(["leaderboard", "--results-dir", str(results), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("data,data_hash,rank,encoder")
+    assert capsys.readouterr().out.startswith("data,data_hash,protocol,rank,encoder")
 
 
 def test_bad_inputs_are_one_line_errors_and_write_nothing(results, tmp_path, capsys):
@@ -264,7 +264,7 @@ def test_committed_numbers_are_the_means_of_their_files():
         header = [c.strip() for c in lines[0].strip("|").split("|")]
         for line in lines[1:]:
             cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
-            label = cells["encoder"].split(" (incomplete")[0].removesuffix(" ‡")  # ‡: not an embedding
+            label = cells["encoder"].split(" (incomplete")[0].removesuffix(" ‡").removesuffix(" †")  # marks: not an embedding, supervised
             for column, cell in cells.items():
                 task = column.split(" (")[0]
                 if cell in ("-", "too few records") or task not in SCORES_TASKS:
