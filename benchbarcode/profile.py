@@ -95,6 +95,8 @@ class ProfileOptions:
             from benchbarcode.fileio import check_output_dir
 
             check_output_dir(self.results_dir, "--results-dir")
+        if self.mode == "train" and self.encoder.checkpoint is not None:  # before resolving: the path is beside the point
+            raise UserError("--mode train profiles a preset's pretraining step; --checkpoint applies to --mode infer")
         encoder = resolve_encoder(self.encoder_spec())
         from benchbarcode.run import require_embedding
 
@@ -108,8 +110,6 @@ def _check_trainable(encoder: ResolvedEncoder) -> None:
     if not encoder.meta.pretrainable:
         raise UserError(f"--mode train: encoder {encoder.spec.name!r} is not pretrained by benchbarcode "
                         "(profile its inference with --mode infer)")
-    if encoder.spec.checkpoint is not None:
-        raise UserError("--mode train profiles a preset's pretraining step; --checkpoint applies to --mode infer")
     if encoder.spec.options:
         raise UserError("--mode train takes no --encoder-option (the preset sets the architecture)")
 
