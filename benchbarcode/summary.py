@@ -91,6 +91,16 @@ def number(value: float | None, digits: int = DIGITS, sign: bool = False) -> str
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
+def distinct_digits(values, digits: int = DIGITS, most: int = 8) -> int:
+    """The fewest decimals (at least ``digits``, at most ``most``) at which values that differ
+    also print differently: two scores shown as the same number read as one copied from the other."""
+    values = {v for v in values if v is not None}
+    for shown in range(digits, most):
+        if len({number(v, shown) for v in values}) == len(values):
+            return shown
+    return most
+
+
 def metric_text(metric: Metric | None, seeds: int | None = None) -> str:
     """``mean ± std`` of a column; ``(n=K)`` when it has fewer values than the row has ``seeds``."""
     if metric is None:

@@ -242,3 +242,22 @@ def test_existing_results_are_not_pretrained_for_again(tmp_path, ds, monkeypatch
     again = run_benchmark(o, ds)
     assert [x.status for x in again.statuses] == ["existing"] and again.run_id == first.run_id
     assert again.statuses[0].result == first.statuses[0].result
+
+
+def test_scores_that_differ_print_differently():
+    """Clustering and bin-reconstruction AMIs of 0.78494 and 0.78486 printed as one number read
+    as a copy: the run's table shows as many decimals as it takes to tell them apart."""
+    from types import SimpleNamespace
+
+    from benchbarcode.cli.run import score_table
+    from benchbarcode.summary import distinct_digits
+
+    assert distinct_digits([0.78494, 0.78486]) == 5 and distinct_digits([0.7, 0.7, 0.9]) == 4
+    assert distinct_digits([0.5, None]) == 4 and distinct_digits([1 / 3, 1 / 3 + 1e-12], most=8) == 8
+
+    def status(task, value):
+        result = {"main_value": value, "main_score": "ami_agglomerative", "scores_std": {}, "scores": {}}
+        return SimpleNamespace(task=task, result=result, status="done", reason=None)
+
+    text = score_table(SimpleNamespace(statuses=[status("clustering", 0.78494), status("bin-reconstruction", 0.78486)]))
+    assert "0.78494" in text and "0.78486" in text

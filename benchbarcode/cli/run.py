@@ -105,10 +105,11 @@ def print_seeds(runs, quiet: bool, results_dir: str) -> None:
 
 def score_table(report) -> str:
     """The end-of-run table: one row per task (canonical order), main score first."""
-    from benchbarcode.summary import canonical_order, number
+    from benchbarcode.summary import canonical_order, distinct_digits, number
 
     rows = []
     order = canonical_order(s.task for s in report.statuses)
+    digits = distinct_digits(s.result["main_value"] for s in report.statuses if s.result is not None)
     for s in sorted(report.statuses, key=lambda s: order.index(s.task)):
         if s.result is None:
             rows.append([s.task, "-", "-", f"skipped: {s.reason}", s.status])
@@ -119,7 +120,7 @@ def score_table(report) -> str:
             continue
         main, std = r["main_score"], r["scores_std"].get(r["main_score"])
         others = ", ".join(f"{k} {v:.3f}" for k, v in r["scores"].items() if k != main)
-        rows.append([s.task, main, number(r["main_value"]) + (f" ± {number(std)}" if std is not None else ""),
+        rows.append([s.task, main, number(r["main_value"], digits) + (f" ± {number(std)}" if std is not None else ""),
                      others, "written" if s.status == "done" else "existing (skipped; --overwrite reruns)"])
     return tabulate(rows, headers=["task", "main score", "value", "other scores", "result"],
                     tablefmt="github", maxcolwidths=[None, None, None, 60, 24])
