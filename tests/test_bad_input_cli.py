@@ -62,6 +62,13 @@ def _refused(place: Path, capsys, argv: list[str], *words: str) -> str:
 
 # ----------------------------------------------------------------------------- 1. seeds
 RUN = ["run", "--encoder", "kmer", "--data", SIM, "--tasks", "open-world", "--quiet"]
+#: one short command of each kind that takes --seed and --device
+COMMANDS = [
+    RUN,
+    ["embed", "--encoder", "kmer", "--data", SIM, "--out", "x.npz"],
+    ["pretrain", "--encoder", "mae", "--data", SIM, "--out", "o"],
+    ["profile", "--encoder", "kmer", "--batch-sizes", "1", "--repeats", "1", "--min-seconds", "0", "--no-memory"],
+]
 SEEDS = {
     "empty item": ("0,,1", ("--seeds '0,,1'", "item 2 is empty")),
     "only a comma": (",", ("--seeds ','", "item 1 is empty")),
@@ -86,12 +93,7 @@ def test_seeds_name_the_bad_item(case, place, capsys, no_data):
     _refused(place, capsys, [*RUN, f"--seeds={text}"], *words)
 
 
-@pytest.mark.parametrize("command", [
-    RUN,
-    ["embed", "--encoder", "kmer", "--data", SIM, "--out", "x.npz"],
-    ["pretrain", "--encoder", "mae", "--data", SIM, "--out", "o"],
-    ["profile", "--encoder", "kmer", "--batch-sizes", "1", "--repeats", "1", "--min-seconds", "0", "--no-memory"],
-], ids=["run", "embed", "pretrain", "profile"])
+@pytest.mark.parametrize("command", COMMANDS, ids=["run", "embed", "pretrain", "profile"])
 def test_negative_seed(command, place, capsys, no_data):
     _refused(place, capsys, [*command, "--seed", "-1"], "--seed -1 is negative", ">= 0")
 
@@ -185,12 +187,7 @@ def test_leaderboard_on_an_invalid_file_names_skip_invalid(place, capsys):
 
 
 # ----------------------------------------------------------------------------- 6. --device cuda
-@pytest.mark.parametrize("command", [
-    RUN,
-    ["embed", "--encoder", "kmer", "--data", SIM, "--out", "x.npz"],
-    ["pretrain", "--encoder", "mae", "--data", SIM, "--out", "o"],
-    ["profile", "--encoder", "kmer", "--batch-sizes", "1", "--repeats", "1", "--min-seconds", "0", "--no-memory"],
-], ids=["run", "embed", "pretrain", "profile"])
+@pytest.mark.parametrize("command", COMMANDS, ids=["run", "embed", "pretrain", "profile"])
 def test_cuda_without_a_gpu_suggests_the_cpu(command, place, capsys, no_data, monkeypatch):
     import torch
 
