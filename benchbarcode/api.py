@@ -13,11 +13,12 @@ A task subclasses :class:`Task`, carries a :class:`TaskMeta` in ``meta`` and ret
 point in the group ``benchbarcode.tasks`` (encoders: ``benchbarcode.encoders``).
 """
 
-from benchbarcode.contracts import (Encoder, EncoderMeta, Similarity, Task, TaskMeta, TaskOutcome,
-                                    is_embedding)
+from benchbarcode.contracts import (MIN_QUERIES, Encoder, EncoderMeta, QueryOutcomes, Similarity, Task,
+                                    TaskMeta, TaskOutcome, is_embedding, too_few_queries)
 from benchbarcode.errors import UserError
 from benchbarcode.protocol_names import DEFAULT_PROTOCOL, PROTOCOLS, REFERENCE_PROTOCOL
 from benchbarcode.registry import register_encoder, register_task
 
-__all__ = ["DEFAULT_PROTOCOL", "PROTOCOLS", "REFERENCE_PROTOCOL", "Encoder", "EncoderMeta", "Similarity", "Task",
-           "TaskMeta", "TaskOutcome", "UserError", "is_embedding", "register_encoder", "register_task"]
+__all__ = ["DEFAULT_PROTOCOL", "MIN_QUERIES", "PROTOCOLS", "REFERENCE_PROTOCOL", "Encoder", "EncoderMeta",
+           "QueryOutcomes", "Similarity", "Task", "TaskMeta", "TaskOutcome", "UserError", "is_embedding",
+           "register_encoder", "register_task", "too_few_queries"]

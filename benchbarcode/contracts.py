@@ -142,6 +142,16 @@ class Encoder(abc.ABC):
 
 # --------------------------------------------------------------------------- tasks
 LABEL_RANKS = ("species", "genus", "bin")
+#: below this many scored queries a classification task says "too few to score" instead of a number:
+#: the 95 % interval of an accuracy over 30 queries is still about ±0.17 wide
+MIN_QUERIES = 30
+
+
+def too_few_queries(queries: int, minimum: int = MIN_QUERIES) -> str | None:
+    """Why ``queries`` scored queries give no number worth printing, or None."""
+    if queries < minimum:
+        return f"too few to score: {queries} queries (needs at least {minimum})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,8 @@ class Task(abc.ABC):
 
     meta: TaskMeta
     similarities: tuple[str, ...] = ("cosine",)
+    #: the fewest labelled records of the scored split (the last of ``meta.splits``) it scores
+    min_queries: int = 0
 
     @abc.abstractmethod
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
@@ -210,7 +222,12 @@ class Task(abc.ABC):
             classes = len(set(present)) if len(present) else 0
             if classes < 2:
                 return f"{split}: {classes} {self.meta.label_rank} class(es) with labelled records (needs 2)"
-        return None
+        return too_few_queries(self.scored_queries(labels), self.min_queries) if self.min_queries else None
+
+    def scored_queries(self, labels: Mapping[str, pd.DataFrame]) -> int:
+        """How many queries these labels give the task to score (the base: the labelled records of
+        the last of ``meta.splits``), checked against :attr:`min_queries`."""
+        return int((~missing_labels(labels[self.meta.splits[-1]][self.meta.label_rank])).sum())
 
     def labelled(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame],
                  split: str, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray, int]:
@@ -239,7 +256,7 @@ class Task(abc.ABC):
             row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
             raise UserError(f"{where}: non-finite embedding values (first in row {row})")
         column = frame[rank]
-        missing = (column.isna() | (column.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+        missing = missing_labels(column)
         y = np.asarray(column.astype(str).to_numpy(), dtype=str)  # fixed-width: fast unique/isin
         dropped = int(missing.sum())
         if dropped:
@@ -250,6 +267,56 @@ class Task(abc.ABC):
                             f"without a {rank}; at least {min_classes} needed")
         return x, y, dropped
 
+    def labelled_ids(self, labels: Mapping[str, pd.DataFrame], split: str) -> np.ndarray:
+        """The processids of the rows :meth:`labelled` keeps, in its order (per-query outcomes
+        name their queries by them; the row number where a frame has no processid)."""
+        frame = labels[split]
+        ids = frame["processid"] if "processid" in frame.columns else pd.Series(range(len(frame)))
+        return np.asarray(ids.astype(str).to_numpy()[~missing_labels(frame[self.meta.label_rank])], dtype=object)
+
+
+def missing_labels(column: pd.Series) -> np.ndarray:
+    """Which labels are missing (NA, None, NaN or blank): the rows every task drops and counts."""
+    return (column.isna() | (column.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+
+
+QUERY_KINDS = ("classification", "clustering")
+
+
+@dataclass(frozen=True, eq=False)
+class QueryOutcomes:
+    """What a task answered for each query, so that two results on the same data and protocol can
+    be compared query by query (``benchbarcode compare``).
+
+    ``ids``: the queries' processids; ``true``: their labels; ``predicted``: column name -> one
+    answer per query (a predicted label, or a cluster id for ``kind="clustering"``); ``main``: the
+    columns the main score is computed from (several: repeats whose mean the task reports).
+    """
+
+    ids: Any
+    true: Any
+    predicted: Mapping[str, Any]
+    main: tuple[str, ...]
+    kind: str = "classification"
+
+    def __post_init__(self):
+        if self.kind not in QUERY_KINDS:
+            raise ValueError(f"per-query outcomes: kind must be one of {QUERY_KINDS}, not {self.kind!r}")
+        missing = [c for c in self.main if c not in self.predicted]
+        if missing or not self.main:
+            raise ValueError(f"per-query outcomes: main column(s) {missing or '(none)'} not among the predictions")
+        sizes = {len(self.ids), len(self.true), *(len(v) for v in self.predicted.values())}
+        if len(sizes) != 1:
+            raise ValueError(f"per-query outcomes: columns of different lengths {sorted(sizes)}")
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, QueryOutcomes) and (self.main, self.kind) == (other.main, other.kind)
+                and self.frame().equals(other.frame()))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per query: ``processid``, ``true`` and the prediction columns."""
+        return pd.DataFrame({"processid": np.asarray(self.ids, dtype=str), "true": np.asarray(self.true),
+                             **{name: np.asarray(values) for name, values in self.predicted.items()}})
 
 
 @dataclass(frozen=True)
@@ -261,7 +328,9 @@ class TaskOutcome:
     (records, classes, dropped rows...); ``unscored``: why no meaningful number exists for these
     inputs (``scores`` then empty); ``protocol``: entries of the task's ``method_keys`` this
     evaluation decided (e.g. the distance of an alignment search); ``extras``: further named
-    facts kept in the result under their names (e.g. ``selected``: what model selection chose).
+    facts kept in the result under their names (e.g. ``selected``: what model selection chose);
+    ``intervals``: metric -> its 95 % sampling interval (:func:`benchbarcode.intervals.record`);
+    ``per_query``: the :class:`QueryOutcomes` the main score came from (stored beside the result).
     """
 
     scores: Mapping[str, float] = field(default_factory=dict)
@@ -271,8 +340,10 @@ class TaskOutcome:
     unscored: str | None = None
     protocol: Mapping[str, Any] = field(default_factory=dict)
     extras: Mapping[str, Any] = field(default_factory=dict)
+    intervals: Mapping[str, Mapping] = field(default_factory=dict)
+    per_query: QueryOutcomes | None = None
 
-    FIELDS = ("scores", "scores_std", "seeds", "counts", "unscored", "protocol")
+    FIELDS = ("scores", "scores_std", "seeds", "counts", "unscored", "protocol", "intervals", "per_query")
 
     @classmethod
     def of(cls, value: "TaskOutcome | Mapping", task: str = "?") -> "TaskOutcome":

@@ -27,7 +27,9 @@ import html
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from benchbarcode.canonical import digest
 from benchbarcode.contracts import Similarity, is_embedding
@@ -35,8 +37,11 @@ from benchbarcode.errors import UserError
 from benchbarcode.protocol_names import DEFAULT_PROTOCOL
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
 from benchbarcode.stats import INTERVAL
-from benchbarcode.summary import (SUMMARY, Metric, aggregate, canonical_order, difference, difference_text,
-                                  metric_text, number)
+from benchbarcode.summary import (NOT_RECORDED, SUMMARY, Metric, aggregate, canonical_order, difference,
+                                  difference_text, metric_text, number, shown)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("markdown", "csv", "html", "json")
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html", ".htm": "html",
@@ -58,6 +63,7 @@ class Row:
     control: str | None = None  # the control row's encoder label
     vs_control: dict | None = None  # paired difference of the summary against it
     rank: int | None = None
+    results: dict = field(default_factory=dict, repr=False)  # (seed, task) -> result
 
     @property
     def label(self) -> str:
@@ -129,6 +135,12 @@ def _variant(result: dict, method_keys: set[str]) -> tuple:
     return str(task["version"]), digest(protocol, 16)
 
 
+def comparable_protocol(result: dict) -> tuple:
+    """What two results of one task must share to be compared: task version and protocol, less
+    the entries the compared method decides."""
+    return _variant(result, set(result["task"].get("method_keys") or ()))
+
+
 def _method_keys(results: list[dict]) -> dict[str, set[str]]:
     """Per task name, the method keys any of its results declares (older files declare none)."""
     keys: dict[str, set[str]] = {}
@@ -147,9 +159,12 @@ def _applies(task: str, meta: dict) -> bool:
         return True
 
 
-def build(results: list[dict], data: str | None = None) -> list[Table]:
+def build(results: list[dict], data: str | None = None,
+          outcomes: Callable[[dict], pd.DataFrame | None] | None = None) -> list[Table]:
     """The tables of ``results`` (validated result dicts), optionally only those of data set
-    ``data`` (its name or a prefix of its content hash)."""
+    ``data`` (its name or a prefix of its content hash). ``outcomes`` reads a result's per-query
+    outcomes (:func:`benchbarcode.compare.outcomes_reader`): with it, a row and its control sharing
+    fewer than three seeds are compared query by query."""
     from benchbarcode.results import is_profile
 
     profiles = [r for r in results if is_profile(r)]
@@ -159,7 +174,7 @@ def build(results: list[dict], data: str | None = None) -> list[Table]:
     for (data_hash, key, seed, task), r in sorted(chosen.items(), key=lambda kv: kv[0]):
         by_row.setdefault((data_hash, key), {})[(seed, task)] = r
     groups = _comparable_groups(by_row, _method_keys(list(chosen.values())))
-    out = [_table(data_identity, members, profiles) for data_identity, _, members in groups]
+    out = [_table(data_identity, members, profiles, outcomes) for data_identity, _, members in groups]
     return sorted(out, key=lambda t: (t.data["name"], t.data["content_hash"],
                                       tuple((name, task["version"]) for name, task in t.tasks.items())))
 
@@ -204,7 +219,7 @@ def _comparable_groups(by_row: dict[tuple, dict], method_keys: dict[str, set[str
     return tables
 
 
-def _table(data_identity: dict, members: list, profiles: list[dict]) -> Table:
+def _table(data_identity: dict, members: list, profiles: list[dict], outcomes=None) -> Table:
     """One table: its rows aggregated over seeds, paired with their controls, ranked."""
     tasks: dict[str, dict] = {}
     rows, commands, versions = [], set(), set()
@@ -218,7 +233,7 @@ def _table(data_identity: dict, members: list, profiles: list[dict]) -> Table:
     for row in rows:
         row.missing = [t for t in canonical_order(tasks)
                        if t not in row.metrics and t not in row.unscored and _applies(t, row.meta)]
-    _pair_controls(rows)
+    _pair_controls(rows, outcomes)
     _rank(rows)
     return Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
                  sorted(c for c in commands if c), sorted(versions), _reported(data_identity, tasks, rows))
@@ -261,7 +276,7 @@ def _row(key: str, cells: dict, tasks: dict, commands: set, versions: set) -> Ro
     """One row from its ``{(seed, task): result}``; adds to the table's ``tasks``, ``commands``
     and ``versions``."""
     first_seed = min(seed for seed, _ in cells)
-    row = Row(key, next(r for (s, _), r in sorted(cells.items()) if s == first_seed)["encoder"])
+    row = Row(key, next(r for (s, _), r in sorted(cells.items()) if s == first_seed)["encoder"], results=dict(cells))
     by_seed: dict[int, dict[str, float]] = {}
     for (seed, task), r in sorted(cells.items()):
         tasks.setdefault(task, {"version": str(r["task"]["version"]), "main_score": r["main_score"],
@@ -306,7 +321,9 @@ def _matches(row: Row, name: str, options: dict) -> bool:
     return all((own[k] if k in own else checkpoint.get(k)) == v for k, v in options.items())
 
 
-def _pair_controls(rows: list[Row]) -> None:
+def _pair_controls(rows: list[Row], outcomes=None) -> None:
+    """Each row with its declared control: the paired difference of the summary over seeds, or,
+    with fewer than three shared seeds and per-query outcomes on both sides, over queries."""
     for row in rows:
         spec = control_of(row.meta)
         if spec is None:
@@ -317,6 +334,24 @@ def _pair_controls(rows: list[Row]) -> None:
         control = candidates[0]
         row.control = control.label
         row.vs_control = difference(row.metrics.get(SUMMARY), control.metrics.get(SUMMARY))
+        if outcomes is not None and (row.vs_control is None or row.vs_control["n"] < 3):
+            row.vs_control = _over_queries(row, control, outcomes) or row.vs_control
+
+
+def _over_queries(row: Row, control: Row, outcomes) -> dict | None:
+    """The summary difference row - control by a paired bootstrap over queries (None without
+    per-query outcomes for every summarised result)."""
+    from benchbarcode.compare import summary_difference
+    from benchbarcode.summary import SUMMARY_OF
+
+    def sides(r: Row) -> dict:
+        out: dict[int, dict] = {}
+        for (seed, task), result in r.results.items():
+            if task in SUMMARY_OF and result["main_value"] is not None:
+                out.setdefault(seed, {})[task] = (result, outcomes(result))
+        return out
+
+    return summary_difference(sides(row), sides(control))
 
 
 def _rank(rows: list[Row]) -> None:
@@ -342,11 +377,43 @@ def _budget_cell(row: Row) -> str:
     return sequences + (f", {flops:.2e} FLOPs" if flops else "")
 
 
-def _metric_cell(row: Row, column: str) -> str:
+def sampling_interval(row: Row, column: str) -> dict | None:
+    """The 95 % sampling interval of a task column: ``{"low", "high", "n"}``, the bounds averaged
+    over the row's seeds (each seed scored the same queries), or ``{"recorded": False}`` when a
+    result was written before intervals existed; None for the summary column and for a task that
+    gives its main score no interval (e.g. a third-party task)."""
+    found = [r for (_, task), r in sorted(row.results.items()) if task == column and r["main_value"] is not None]
+    if not found:
+        return None
+    if any("intervals" not in r for r in found):
+        return {"recorded": False}
+    intervals = [r["intervals"].get(r["main_score"]) for r in found]
+    if any(i is None for i in intervals):
+        return None
+    return {"recorded": True, "low": sum(i["low"] for i in intervals) / len(intervals),
+            "high": sum(i["high"] for i in intervals) / len(intervals),
+            "n": sorted({i["n"] for i in intervals})}
+
+
+def _metric_cell(row: Row, column: str, main_score: str = "") -> str:
     metric = row.metrics.get(column)
     if metric is None:
         return "too few records" if column in row.unscored else "-"
-    return metric_text(metric, len(row.seeds))
+    text = metric_text(metric, len(row.seeds), main_score)
+    interval = sampling_interval(row, column)
+    if interval is None:
+        return text
+    if not interval["recorded"]:
+        return f"{text} ({NOT_RECORDED})"
+    return f"{text} [{number(shown(main_score, interval['low']), 3)}, {number(shown(main_score, interval['high']), 3)}]"
+
+
+def _queries(table: Table, column: str) -> str:
+    """The number of queries a task column's intervals were computed over (a range if rows differ)."""
+    sizes = sorted({n for row in table.rows for n in (sampling_interval(row, column) or {}).get("n", [])})
+    if not sizes:
+        return ""
+    return f"; n={sizes[0]:,}" if len(sizes) == 1 else f"; n={sizes[0]:,}-{sizes[-1]:,}"
 
 
 def _control_cell(row: Row) -> str:
@@ -354,8 +421,8 @@ def _control_cell(row: Row) -> str:
 
 
 def _headers(table: Table) -> list[str]:
-    names = [f"{c} ({table.tasks[c]['main_score']})" if c in table.tasks else f"{SUMMARY} (rank key)"
-             for c in table.columns]
+    names = [f"{c} ({table.tasks[c]['main_score']}{_queries(table, c)})" if c in table.tasks
+             else f"{SUMMARY} (rank key)" for c in table.columns]
     return ["rank", "encoder", "objective", "parameters", "pretraining", "seeds", *names,
             f"{SUMMARY} {VS_CONTROL}", "embed seq/s", "peak MB"]
 
@@ -367,7 +434,8 @@ def _cells(table: Table, row: Row) -> list[str]:
     params = row.meta.get("parameters")
     return ["-" if row.rank is None else str(row.rank), label, row.meta.get("objective", "-"),
             "-" if params is None else f"{params:,}", _budget_cell(row), str(len(row.seeds)),
-            *(_metric_cell(row, c) for c in table.columns), _control_cell(row), *_cost_cells(row)]
+            *(_metric_cell(row, c, table.tasks.get(c, {}).get("main_score", "")) for c in table.columns),
+            _control_cell(row), *_cost_cells(row)]
 
 
 def _reported_cells(table: Table, rep: ReportedRow) -> list[str]:
@@ -415,9 +483,14 @@ NOT_EMBEDDING_MARK = "‡"
 REPORTED_MARK = "§"
 SUPERVISED_MARK = "†"
 LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=k)` where a task has "
-          f"fewer). Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: the "
-          f"encoder minus its declared random-initialisation control (same architecture and seeds), "
-          f"mean and {INTERVAL}; `*`: the interval excludes 0. `-`: not measured. `too few records`: "
+          f"fewer), then `[low, high]`: the 95 % sampling interval of the score over the n evaluation queries "
+          f"named in the column header (Wilson for accuracies, a seeded bootstrap for AMI; bounds averaged "
+          f"over seeds), `({NOT_RECORDED})` for results written before intervals existed; AMI is shown "
+          f"clipped to [0, 1]. Rank key: the harmonic mean of closed- and open-world accuracy. `{VS_CONTROL}`: "
+          f"the encoder minus its declared random-initialisation control (same architecture and seeds), "
+          f"mean and {INTERVAL}, or, where they share fewer than three seeds, a paired bootstrap over the "
+          f"queries of both tasks (marked `(queries)`; `benchbarcode compare` gives it per task); `*`: the "
+          f"interval excludes 0. `-`: not measured. `too few records`: "
           f"the task cannot score this data (its result file says why). `embed seq/s`, `peak MB`: inference "
           f"cost from `benchbarcode profile` results in the same directory (median sequences/s of 658-nt "
           f"barcodes and the peak memory one call adds, at the batch size of the row's runs, same device "
@@ -504,10 +577,16 @@ def _record(table: Table, row: Row) -> dict:
         record[f"{column} mean"] = metric.mean if metric else None
         record[f"{column} std"] = metric.std if metric else None
         record[f"{column} n"] = metric.n if metric else None
+        if column in table.tasks:
+            interval = sampling_interval(row, column) or {}
+            record[f"{column} interval low"] = interval.get("low")
+            record[f"{column} interval high"] = interval.get("high")
+            record[f"{column} queries"] = " ".join(map(str, interval.get("n", []))) or (
+                NOT_RECORDED if interval.get("recorded") is False else None)
     diff = row.vs_control or {}
     record |= {"control": row.control, f"{VS_CONTROL} mean": diff.get("mean"),
                f"{VS_CONTROL} low": diff.get("low"), f"{VS_CONTROL} high": diff.get("high"),
-               f"{VS_CONTROL} n": diff.get("n")}
+               f"{VS_CONTROL} n": diff.get("n"), f"{VS_CONTROL} over": diff.get("over", "seeds") if diff else None}
     cost = row.cost or {}
     record |= {"embed sequences_per_s": cost.get("sequences_per_s"), "embed peak_mb": cost.get("peak_mb"),
                "embed batch_size": cost.get("batch_size"), "profile machine": cost.get("machine")}

@@ -23,7 +23,9 @@ from benchbarcode.contracts import TaskOutcome
 from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_text_atomic
 
-SCHEMA_VERSION = 3  # 2: "unscored" results (main_value null, with the reason); 3: profile results
+# 2: "unscored" results (main_value null, with the reason); 3: profile results; 4: sampling intervals
+# and per-query outcomes (files of schema <= 3 have neither: reports say "interval: not recorded")
+SCHEMA_VERSION = 4
 _PACKAGES = ("torch", "transformers", "numpy", "scikit-learn", "pandas", "scipy",
              "umap-learn", "pynndescent", "numba")  # the clustering scores move with the last three
 
@@ -47,7 +49,14 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("timings_s.evaluate", "number"), ("cache", "object"),
 )
 # Optional fields, checked when present (files written before them lack them).
-OPTIONAL: tuple[tuple[str, str], ...] = (("pretraining_key", "str"),)
+OPTIONAL: tuple[tuple[str, str], ...] = (("pretraining_key", "str"), ("intervals", "object"),
+                                          ("per_query", "object"), ("per_query.file", "str"),
+                                          ("per_query.sha256", "str"), ("per_query.rows", "int"),
+                                          ("per_query.columns", "list"), ("per_query.main", "list"),
+                                          ("per_query.kind", "str"))
+# each entry of "intervals" (one metric)
+REQUIRED_INTERVAL: tuple[tuple[str, str], ...] = (("low", "number"), ("high", "number"), ("n", "int"),
+                                                  ("method", "str"))
 # A profile result (``kind: "profile"``, :mod:`benchbarcode.profile`): the same provenance fields,
 # the encoder record, and what was measured instead of a task and scores.
 REQUIRED_PROFILE: tuple[tuple[str, str], ...] = (
@@ -127,6 +136,7 @@ def build_result(*, run_id: str, task_meta: dict, encoder_meta: dict, data_ident
         "scores": scores,
         "scores_std": dict(outcome.scores_std),
         "counts": dict(outcome.counts),
+        "intervals": {k: dict(v) for k, v in outcome.intervals.items()},
         "main_score": main,
         "main_value": None if unscored is not None else scores[main],
         "timings_s": timings_s,
@@ -236,6 +246,12 @@ def validate_result(result: dict, where: str = "result") -> None:
         for name, value in result[group].items():
             if not _type_ok(value, "number"):
                 raise located(where, None, f"field '{group}.{name}': expected a number")
+    for name, interval in result.get("intervals", {}).items():
+        if name not in result["scores"]:
+            raise located(where, None, f"field 'intervals.{name}': not one of the scores")
+        if not isinstance(interval, dict):
+            raise located(where, None, f"field 'intervals.{name}': expected an object")
+        _check_fields(interval, REQUIRED_INTERVAL, where, prefix=f"intervals.{name}.")
     main = result["main_score"]
     if "unscored" in result:  # a task that says why it gives no number (e.g. too few records)
         if not isinstance(result["unscored"], str) or result["main_value"] is not None:

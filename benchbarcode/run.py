@@ -23,14 +23,14 @@ import pandas as pd
 
 from benchbarcode import checkpoints
 from benchbarcode.canonical import digest
-from benchbarcode.contracts import Encoder, EncoderMeta, Task
+from benchbarcode.contracts import Encoder, EncoderMeta, Task, TaskOutcome
 from benchbarcode.data.dataset import BarcodeDataset
 from benchbarcode.data.protocols import DEFAULT_PROTOCOL, check_protocol
 from benchbarcode.embed import NPZ, EmbeddingCache, cache_key_parts, embed_sequences
 from benchbarcode.errors import UserError
 from benchbarcode.fileio import cache_root, check_output_dir, check_output_file
 from benchbarcode.registry import control_of, get_task, list_tasks
-from benchbarcode.results import build_result
+from benchbarcode.results import build_result, read_result
 from benchbarcode.runtime import Dist, Runtime, setup
 from benchbarcode.spec import EncoderSpec, ResolvedEncoder, check_seed, resolve_encoder
 from benchbarcode.store import ResultStore, safe_name
@@ -426,7 +426,8 @@ def _evaluate(run: _Run, task: Task, meta: dict) -> None:
         device=run.runtime.device, dtype=run.encoder.meta.dtype, batch_size=opts.batch_size,
         seeds={"run": run.seed, "split": run.ds.split_seed}, outcome=outcome, timings_s=timings,
         cache={s: run.cache_state[s] for s in splits}, command=opts.command, pretraining_key=run.pretraining_key)
-    run.statuses[name] = TaskStatus(name, "done", result, run.plan.store.write(result))
+    path = run.plan.store.write(result, TaskOutcome.of(outcome, name).per_query)
+    run.statuses[name] = TaskStatus(name, "done", read_result(path), path)
 
 
 # ----------------------------------------------------------------------------- seeds and controls

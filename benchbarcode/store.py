@@ -1,6 +1,7 @@
 """The results store: where result files live, and what is already done.
 
 Layout: ``DIR/<encoder>/<run-id>/<task>.json`` (a profile: ``.../<profile-id>/profile.json``),
+its per-query outcomes beside it in ``<task>.queries.tsv.gz``,
 ``<encoder>`` being :func:`safe_name` of the encoder's name. The store is the only code that
 builds these paths, writes and scans them, and answers the resume questions: which of a run's
 results exist (:meth:`ResultStore.existing`) and whether a run of an encoder that would be
@@ -15,7 +16,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from benchbarcode import per_query as queries
+from benchbarcode.contracts import QueryOutcomes
 from benchbarcode.errors import UserError
+from benchbarcode.fileio import write_bytes_atomic
 from benchbarcode.results import read_result, write_result
 
 
@@ -61,10 +65,17 @@ class ResultStore:
     def path(self, encoder: str, run_id: str, task: str) -> Path:
         return self.run_dir(encoder, run_id) / f"{task}.json"
 
-    def write(self, result: dict) -> Path:
-        """Write ``result`` (a task's or a profile's) where it belongs, atomically; its path."""
+    def write(self, result: dict, per_query: QueryOutcomes | None = None) -> Path:
+        """Write ``result`` (a task's or a profile's) where it belongs, atomically; its path.
+        ``per_query`` outcomes go to the file beside it first (:mod:`benchbarcode.per_query`),
+        which the result then names with its SHA-256."""
         task = "profile" if result.get("kind") == "profile" else result["task"]["name"]
         path = self.path(result["encoder"]["name"], result["run_id"], task)
+        if per_query is not None:
+            data = queries.to_bytes(per_query)
+            beside = path.with_name(task + queries.SUFFIX)
+            write_bytes_atomic(beside, data)
+            result = {**result, "per_query": queries.record(per_query, beside.name, data)}
         write_result(path, result)
         return path
 
@@ -96,17 +107,22 @@ class ResultStore:
         """``(results, problems)``: every result file, validated, in path order. A file that fails
         validation is a UserError naming it (and ``--skip-invalid``), or with ``skip_invalid`` left
         out and described in one line of ``problems``."""
+        located, problems = self.scan_located(skip_invalid)
+        return [result for _, result in located], problems
+
+    def scan_located(self, skip_invalid: bool = False) -> tuple[list[tuple[Path, dict]], list[str]]:
+        """:meth:`scan` with each result's path (its per-query outcomes lie beside it)."""
         if not self.root.is_dir():
             raise UserError(f"{self.root}: no such results directory")
-        results, problems = [], []
+        located, problems = [], []
         for path in sorted(p for p in self.root.glob("*/*/*.json") if not p.name.startswith(".")):
             try:
-                results.append(read_result(path))
+                located.append((path, read_result(path)))
             except UserError as exc:
                 if not skip_invalid:
                     raise UserError(f"{exc}; {SKIP_HINT}") from None
                 problems.append(str(exc))
-        return results, problems
+        return located, problems
 
 
 def load_results(directory: str | os.PathLike) -> list[dict]:

@@ -101,11 +101,32 @@ def distinct_digits(values, digits: int = DIGITS, most: int = 8) -> int:
     return most
 
 
-def metric_text(metric: Metric | None, seeds: int | None = None) -> str:
-    """``mean ± std`` of a column; ``(n=K)`` when it has fewer values than the row has ``seeds``."""
+NOT_RECORDED = "interval: not recorded"
+
+
+def shown(metric: str, value: float) -> float:
+    """A score as tables print it: an AMI clipped to [0, 1] (its chance level is 0 and float error
+    can put a perfect match at 1.0000000000000004); the stored value is never changed."""
+    return min(1.0, max(0.0, value)) if metric.startswith("ami") else value
+
+
+def interval_text(result: dict, metric: str | None = None, digits: int = DIGITS) -> str:
+    """``[low, high] n=N`` of a result's sampling interval of ``metric`` (its main score by
+    default); results written before intervals existed say so."""
+    metric = metric or result["main_score"]
+    interval = (result.get("intervals") or {}).get(metric)
+    if interval is None:
+        return NOT_RECORDED if "intervals" not in result else "-"
+    low, high = shown(metric, interval["low"]), shown(metric, interval["high"])
+    return f"[{number(low, digits)}, {number(high, digits)}] n={interval['n']:,}"
+
+
+def metric_text(metric: Metric | None, seeds: int | None = None, name: str = "") -> str:
+    """``mean ± std`` of a column; ``(n=K)`` when it has fewer values than the row has ``seeds``;
+    the mean as :func:`shown` prints metric ``name``."""
     if metric is None:
         return "-"
-    return (number(metric.mean) + (f" ± {number(metric.std)}" if metric.std is not None else "")
+    return (number(shown(name, metric.mean)) + (f" ± {number(metric.std)}" if metric.std is not None else "")
             + (f" (n={metric.n})" if seeds is not None and metric.n != seeds else ""))
 
 
@@ -117,4 +138,4 @@ def difference_text(diff: dict | None) -> str:
     if diff["low"] is None:
         return text + " (1 seed)"
     return f"{text} [{number(diff['low'], sign=True)}, {number(diff['high'], sign=True)}]" + (
-        " *" if excludes_zero(diff) else "")
+        " *" if excludes_zero(diff) else "") + (" (queries)" if diff.get("over") == "queries" else "")

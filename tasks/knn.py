@@ -22,7 +22,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchbarcode.api import REFERENCE_PROTOCOL, Task, TaskMeta, TaskOutcome, UserError, register_task
+from benchbarcode.api import (MIN_QUERIES, REFERENCE_PROTOCOL, QueryOutcomes, Task, TaskMeta, TaskOutcome,
+                              UserError, register_task, too_few_queries)
+from benchbarcode.intervals import classification_intervals
 
 METRICS = ("accuracy", "balanced_accuracy", "accuracy_centred", "balanced_accuracy_centred")
 
@@ -64,6 +66,7 @@ class NearestNeighbourTask(Task):
     #: score only the queries whose class has a key (the others can never be right)
     exclude_keyless_queries = False
     similarities = ("cosine", "alignment")
+    min_queries = MIN_QUERIES
 
     def __init__(self, query_chunk: int | None = None, key_chunk: int | None = None):
         self.query_chunk, self.key_chunk = query_chunk, key_chunk
@@ -76,12 +79,16 @@ class NearestNeighbourTask(Task):
         if kx.shape[1] != qx.shape[1]:
             raise UserError(f"task {self.meta.name}: {keys_split} embeddings have {kx.shape[1]} "
                             f"dimensions but {queries_split} has {qx.shape[1]}")
+        qids = self.labelled_ids(labels, queries_split)
         keyless = ~np.isin(qy, ky)
         if self.exclude_keyless_queries and keyless.any():
             if keyless.all():
                 raise UserError(f"task {self.meta.name}: no {queries_split} record has a "
                                 f"{self.meta.label_rank} among the {keys_split} keys")
-            qx, qy = qx[~keyless], qy[~keyless]
+            qx, qy, qids = qx[~keyless], qy[~keyless], qids[~keyless]
+        reason = too_few_queries(len(qy), self.min_queries)
+        if reason:
+            return TaskOutcome(unscored=reason, seeds=(int(seed),), counts={"queries": len(qy)})
         if similarity not in self.similarities:
             raise UserError(f"task {self.meta.name}: cannot compare rows by {similarity!r}")
         from benchbarcode.neighbours import search  # torch: on use only
@@ -89,25 +96,33 @@ class NearestNeighbourTask(Task):
         found, protocol, extras = search(similarity, kx, qx, device=device, query_chunk=self.query_chunk,
                                          key_chunk=self.key_chunk, progress=progress)
         scores: dict[str, float] = {}
+        intervals: dict[str, dict] = {}
         for suffix, nearest in found.items():
             scores.update(_scores(qy, ky[nearest], suffix))
+            intervals.update(classification_intervals(qy, ky[nearest], int(seed), suffix=suffix))
+        per_query = QueryOutcomes(qids, qy, {f"predicted{suffix}": ky[nearest] for suffix, nearest in found.items()},
+                                  main=("predicted",))
         counts = {"keys": len(ky), "queries": len(qy), "key_classes": len(np.unique(ky)),
                   "query_classes": len(np.unique(qy)),
                   "queries_without_key_class": int(keyless.sum()),
                   "queries_excluded": int(keyless.sum()) if self.exclude_keyless_queries else 0,
                   f"dropped_missing_{keys_split}": kdrop, f"dropped_missing_{queries_split}": qdrop}
         return TaskOutcome(scores=scores, seeds=(int(seed),), counts=counts, protocol=protocol or {},
-                           extras=extras)
+                           extras=extras, intervals=intervals, per_query=per_query)
 
 
     def unsupported(self, labels):
-        reason = super().unsupported(labels)
-        if reason is None and self.exclude_keyless_queries:
+        if self.exclude_keyless_queries and self.scored_queries(labels) == 0:
             keys_split, queries_split = self.meta.splits
-            rank = self.meta.label_rank
-            if not labels[queries_split][rank].dropna().isin(labels[keys_split][rank].dropna()).any():
-                return f"no {queries_split} record has a {rank} among the {keys_split} keys"
-        return reason
+            return f"no {queries_split} record has a {self.meta.label_rank} among the {keys_split} keys"
+        return super().unsupported(labels)
+
+    def scored_queries(self, labels) -> int:
+        if not self.exclude_keyless_queries:
+            return super().scored_queries(labels)
+        keys_split, queries_split = self.meta.splits
+        rank = self.meta.label_rank
+        return int(labels[queries_split][rank].dropna().isin(labels[keys_split][rank].dropna()).sum())
 
 
 @register_task
@@ -161,6 +176,7 @@ class ReferenceOpenWorldTask(Task):
     #: an encoder without embeddings (the alignment baseline) keeps the reference's data, keys,
     #: queries and metrics, its neighbour found by alignment instead of scikit-learn's cosine
     similarities = ("cosine", "alignment")
+    min_queries = MIN_QUERIES
 
     def evaluate(self, embeddings: Mapping[str, np.ndarray], labels: Mapping[str, pd.DataFrame], *,
                  seed: int = 0, device: str = "cpu", progress: bool = False,
@@ -173,6 +189,9 @@ class ReferenceOpenWorldTask(Task):
         if kx.shape[1] != qx.shape[1]:
             raise UserError(f"task {self.meta.name}: {keys_split} embeddings have {kx.shape[1]} "
                             f"dimensions but {queries_split} has {qx.shape[1]}")
+        reason = too_few_queries(len(qy), self.min_queries)
+        if reason:
+            return TaskOutcome(unscored=reason, seeds=(int(seed),), counts={"queries": len(qy)})
         pred, protocol, extras = _reference_neighbours(similarity, kx, ky, qx, progress=progress)
         with warnings.catch_warnings():  # predicted genera absent from the queries are expected
             warnings.simplefilter("ignore")
@@ -183,7 +202,10 @@ class ReferenceOpenWorldTask(Task):
                   "queries_without_key_class": int((~np.isin(qy, ky)).sum()),
                   f"dropped_missing_{keys_split}": kdrop, f"dropped_missing_{queries_split}": qdrop}
         return TaskOutcome(scores={k: float(v) for k, v in scores.items()}, seeds=(int(seed),), counts=counts,
-                           protocol=protocol, extras=extras)
+                           protocol=protocol, extras=extras,
+                           intervals=classification_intervals(qy, pred, int(seed)),
+                           per_query=QueryOutcomes(self.labelled_ids(labels, queries_split), qy,
+                                                   {"predicted": pred}, main=("predicted",)))
 
 
 def _reference_neighbours(similarity: str, kx: np.ndarray, ky: np.ndarray, qx: np.ndarray, *,

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchbarcode.api import REFERENCE_PROTOCOL, Task, TaskMeta, TaskOutcome, UserError, register_task
+from benchbarcode.api import (MIN_QUERIES, REFERENCE_PROTOCOL, QueryOutcomes, Task, TaskMeta, TaskOutcome,
+                              UserError, register_task, too_few_queries)
+from benchbarcode.intervals import classification_intervals
 
 WEIGHT_DECAYS = (1e-4, 1e-2, 1.0)
 LEARNING_RATE = 1e-2
@@ -31,6 +33,8 @@ REPEATS = 3
 @register_task
 class ClosedWorldTask(Task):
     """Species of seen species: linear probe fitted on train, selected on val, scored on test."""
+
+    min_queries = MIN_QUERIES
 
     meta = TaskMeta(
         name="closed-world", version="1",
@@ -67,12 +71,50 @@ class ClosedWorldTask(Task):
 
         from benchbarcode.probe import predict, train_probe
 
+        classes, scored, test_ids, counts = self._standardised(embeddings, labels, torch.device(device))
+        reason = too_few_queries(counts["test"], self.min_queries)
+        if reason:
+            return TaskOutcome(unscored=reason, seeds=(int(seed),), counts=counts)
+
+        test_y = scored["test"][1].cpu().numpy()
+        present = np.unique(test_y)
+        runs, predictions, selected = [], {}, {"weight_decay": [], "epoch": [], "val_accuracy": []}
+        seeds = [int(seed) + i for i in range(REPEATS)]
+        for s in seeds:
+            best = train_probe(*scored["train"], *scored["val"], len(classes), s,
+                               weight_decays=WEIGHT_DECAYS, learning_rate=LEARNING_RATE,
+                               batch_size=BATCH_SIZE, min_steps_per_epoch=MIN_STEPS_PER_EPOCH,
+                               max_epochs=MAX_EPOCHS, patience=PATIENCE, progress=progress)
+            with torch.no_grad():
+                pred = predict(best["weight"], best["bias"], scored["test"][0]).cpu().numpy()
+            predictions[f"predicted_seed{s}"] = classes[pred]
+            with warnings.catch_warnings():  # predicted species absent from test are expected
+                warnings.simplefilter("ignore", UserWarning)
+                runs.append({"accuracy": accuracy_score(test_y, pred),
+                             "balanced_accuracy": balanced_accuracy_score(test_y, pred),
+                             "macro_f1": f1_score(test_y, pred, labels=present, average="macro",
+                                                  zero_division=0)})
+            for key, values in selected.items():
+                values.append(best[key])
+        scores = {m: float(np.mean([r[m] for r in runs])) for m in self.meta.metrics}
+        scores_std = {m: float(np.std([r[m] for r in runs])) for m in self.meta.metrics}
+        true = classes[test_y]
+        return TaskOutcome(scores=scores, scores_std=scores_std, seeds=tuple(seeds), counts=counts,
+                           extras={"selected": selected},
+                           intervals=classification_intervals(true, list(predictions.values()), int(seed), f1=True),
+                           per_query=QueryOutcomes(test_ids, true, predictions, main=tuple(predictions)))
+
+
+    def _standardised(self, embeddings, labels, dev) -> tuple[np.ndarray, dict, np.ndarray, dict]:
+        """``(classes, {split: (X, y) tensors}, test processids, counts)``: train, and the val/test
+        rows whose species occurs in train, standardised by the train mean and std."""
+        import torch
+
         data = {split: self.labelled(embeddings, labels, split) for split in self.meta.splits}
         train_x, train_y, _ = data["train"]
         classes, train_idx = np.unique(train_y, return_inverse=True)
         counts = {"train": len(train_y), "classes": len(classes)}
         counts.update({f"dropped_missing_{split}": data[split][2] for split in self.meta.splits})
-        dev = torch.device(device)
         mean = train_x.mean(axis=0, dtype=np.float64)
         std = train_x.std(axis=0, dtype=np.float64)
         std[std == 0] = 1.0
@@ -96,30 +138,8 @@ class ClosedWorldTask(Task):
                 raise UserError(f"task {self.meta.name}: split {split!r} has no rows whose species "
                                 "occurs in train")
             scored[split] = tensors(x[seen], np.searchsorted(classes, y[seen]))
-
-        test_y = scored["test"][1].cpu().numpy()
-        present = np.unique(test_y)
-        runs, selected = [], {"weight_decay": [], "epoch": [], "val_accuracy": []}
-        seeds = [int(seed) + i for i in range(REPEATS)]
-        for s in seeds:
-            best = train_probe(*scored["train"], *scored["val"], len(classes), s,
-                               weight_decays=WEIGHT_DECAYS, learning_rate=LEARNING_RATE,
-                               batch_size=BATCH_SIZE, min_steps_per_epoch=MIN_STEPS_PER_EPOCH,
-                               max_epochs=MAX_EPOCHS, patience=PATIENCE, progress=progress)
-            with torch.no_grad():
-                pred = predict(best["weight"], best["bias"], scored["test"][0]).cpu().numpy()
-            with warnings.catch_warnings():  # predicted species absent from test are expected
-                warnings.simplefilter("ignore", UserWarning)
-                runs.append({"accuracy": accuracy_score(test_y, pred),
-                             "balanced_accuracy": balanced_accuracy_score(test_y, pred),
-                             "macro_f1": f1_score(test_y, pred, labels=present, average="macro",
-                                                  zero_division=0)})
-            for key, values in selected.items():
-                values.append(best[key])
-        scores = {m: float(np.mean([r[m] for r in runs])) for m in self.meta.metrics}
-        scores_std = {m: float(np.std([r[m] for r in runs])) for m in self.meta.metrics}
-        return TaskOutcome(scores=scores, scores_std=scores_std, seeds=tuple(seeds), counts=counts,
-                           extras={"selected": selected})
+        test_seen = np.isin(data["test"][1], classes)
+        return classes, scored, self.labelled_ids(labels, "test")[test_seen], counts
 
 
 # The reference code's probe (BIOSCAN-5M / BarcodeMAE ``barcodebert/linear_probing.py``).
@@ -130,6 +150,8 @@ class ReferenceClosedWorldTask(Task):
     """``closed-world`` under ``--protocol reference``: the reference code's linear probe, trained
     on train and scored once on test (no validation split, one seed). Not registered:
     :meth:`ClosedWorldTask.under` gives it."""
+
+    min_queries = MIN_QUERIES
 
     meta = TaskMeta(
         name="closed-world", version="1",
@@ -167,6 +189,12 @@ class ReferenceClosedWorldTask(Task):
         seen = np.isin(test_y, classes)
         if not seen.any():
             raise UserError(f"task {self.meta.name}: split 'test' has no rows whose species occurs in train")
+        counts = {"train": len(train_y), "classes": len(classes), "test": int(seen.sum()),
+                  "dropped_unseen_test": int((~seen).sum()), "dropped_missing_train": train_drop,
+                  "dropped_missing_test": test_drop}
+        reason = too_few_queries(counts["test"], self.min_queries)
+        if reason:
+            return TaskOutcome(unscored=reason, seeds=(int(seed),), counts=counts)
         mean, std = scalar_standardisation(train_x)
         dev = torch.device(device)
 
@@ -179,10 +207,11 @@ class ReferenceClosedWorldTask(Task):
         with torch.no_grad():
             pred = probe.predict(weight, bias, features(test_x[seen])).cpu().numpy()
         accuracy = float((pred == np.searchsorted(classes, test_y[seen])).mean())
-        counts = {"train": len(train_y), "classes": len(classes), "test": int(seen.sum()),
-                  "dropped_unseen_test": int((~seen).sum()), "dropped_missing_train": train_drop,
-                  "dropped_missing_test": test_drop}
-        return TaskOutcome(scores={"accuracy": accuracy}, seeds=(int(seed),), counts=counts)
+        true, predicted = test_y[seen], classes[pred]
+        return TaskOutcome(scores={"accuracy": accuracy}, seeds=(int(seed),), counts=counts,
+                           intervals=classification_intervals(true, predicted, int(seed), balanced=False),
+                           per_query=QueryOutcomes(self.labelled_ids(labels, "test")[seen], true,
+                                                   {"predicted": predicted}, main=("predicted",)))
 
 
 def scalar_standardisation(x: np.ndarray) -> tuple[float, float]:

@@ -72,13 +72,14 @@ def test_unseen_species_scores_only_queries_whose_species_has_keys():
     rng = np.random.default_rng(2)
     centres = 10 * rng.normal(size=(4, 16))
     keys, key_species = blobs(rng, centres[:3], 5, prefix="s")
-    queries, query_species = blobs(rng, centres, 5, prefix="s")  # s3 has no key: 5 excluded
+    queries, query_species = blobs(rng, centres, 12, prefix="s")  # s3 has no key: 12 excluded, 36 scored
     emb = {"key_unseen": keys, "test_unseen": queries}
     labels = {"key_unseen": frame(key_species), "test_unseen": frame(query_species)}
     task = registry.get_task("unseen-species")
     result = task.evaluate(emb, labels)
-    assert result.scores["accuracy"] == 1.0 and result.counts["queries_excluded"] == 5
-    assert result.counts["queries"] == 15 and task.meta.version == "2"
+    assert result.scores["accuracy"] == 1.0 and result.counts["queries_excluded"] == 12
+    assert result.counts["queries"] == 36 and task.meta.version == "2"
+    assert len(result.per_query.ids) == 36 and set(result.per_query.true) == {"s0", "s1", "s2"}
     assert "excluded and counted" in task.meta.protocol["queries_without_key_class"]
     # open-world keeps the reference protocol: such queries count (and are wrong)
     assert registry.get_task("open-world").meta.version == "1"
@@ -253,10 +254,10 @@ def test_candidate_margin_is_needed():
 def test_open_world_chunking_does_not_change_scores_and_drops_missing_genus():
     rng = np.random.default_rng(4)
     keys = rng.normal(size=(60, 8)).astype(np.float32)
-    queries = rng.normal(size=(30, 8)).astype(np.float32)
+    queries = rng.normal(size=(40, 8)).astype(np.float32)
     key_genus = [f"g{i % 5}" for i in range(60)]
     key_genus[0], key_genus[1] = None, np.nan
-    query_genus = [f"g{i % 5}" for i in range(30)]
+    query_genus = [f"g{i % 5}" for i in range(40)]
     query_genus[2] = pd.NA
     emb = {"train": keys, "test_unseen": queries}
     labels = {"train": frame(key_genus), "test_unseen": frame(query_genus)}
@@ -264,7 +265,7 @@ def test_open_world_chunking_does_not_change_scores_and_drops_missing_genus():
     assert small == OpenWorldTask().evaluate(emb, labels)
     assert small.counts["dropped_missing_train"] == 2
     assert small.counts["dropped_missing_test_unseen"] == 1
-    assert small.counts["keys"] == 58 and small.counts["queries"] == 29
+    assert small.counts["keys"] == 58 and small.counts["queries"] == 39
 
 
 # ----------------------------------------------------------------------------- linear probe

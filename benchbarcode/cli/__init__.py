@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from benchbarcode import __version__
-from benchbarcode.cli import cache, data, embed, leaderboard, listings, pretrain, profile, reported, run
+from benchbarcode.cli import cache, compare, data, embed, leaderboard, listings, pretrain, profile, reported, run
 from benchbarcode.errors import UserError
 
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups = [parser, data.add_parser(sub)]
     listings.add_parsers(sub)
-    for command in (pretrain, run, embed, leaderboard, reported, profile):
+    for command in (pretrain, run, embed, leaderboard, compare, reported, profile):
         command.add_parser(sub)
     groups.append(cache.add_parser(sub))
     for p in groups:  # a group without its subcommand is an error, not a help page

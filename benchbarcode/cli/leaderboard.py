@@ -58,16 +58,19 @@ def _notes(args) -> str | None:
 
 def handle(args) -> int:
     from benchbarcode import leaderboard
+    from benchbarcode.compare import outcomes_reader
     from benchbarcode.fileio import atomic_path, write_text_atomic
     from benchbarcode.store import ResultStore
 
     fmt, notes = _format(args), _notes(args)
-    results, problems = ResultStore(args.results_dir).scan(skip_invalid=args.skip_invalid)
+    located, problems = ResultStore(args.results_dir).scan_located(skip_invalid=args.skip_invalid)
     for problem in problems:
         print(f"benchbarcode: skipped {problem}", file=sys.stderr)
-    if not results:
+    if not located:
         raise UserError(f"{args.results_dir}: no valid result files (expected DIR/<encoder>/<run-id>/<task>.json)")
-    tables = leaderboard.build(results, data=args.data)
+    results = [result for _, result in located]
+    tables = leaderboard.build(results, data=args.data,
+                               outcomes=outcomes_reader({id(result): path for path, result in located}))
     text = leaderboard.render(tables, fmt, notes)
     if args.plot:
         with atomic_path(args.plot) as tmp:

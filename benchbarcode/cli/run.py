@@ -5,8 +5,17 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from benchbarcode.cli import common
-from benchbarcode.cli.common import (add_data_options, add_encoder_options, add_protocol_option, budget_line,
-                                     caching, command_line, encoder_spec, overlap_line, seed_list)
+from benchbarcode.cli.common import (
+    add_data_options,
+    add_encoder_options,
+    add_protocol_option,
+    budget_line,
+    caching,
+    command_line,
+    encoder_spec,
+    overlap_line,
+    seed_list,
+)
 from benchbarcode.errors import UserError
 
 
@@ -65,6 +74,11 @@ def require_a_score(statuses) -> None:
     raise UserError(f"no task was scored ({'; '.join(reasons)}); no result was written")
 
 
+INTERVAL_NOTE = ("95 % interval: the sampling error of the main score over the n queries scored (Wilson for "
+                 "accuracies, a seeded bootstrap otherwise); `benchbarcode compare RUN_A RUN_B` tests a "
+                 "difference query by query")
+
+
 def _hint(results_dir: str) -> str:
     return f"leaderboard: benchbarcode leaderboard --results-dir {results_dir}"
 
@@ -80,6 +94,7 @@ def print_run(report, quiet: bool, results_dir: str) -> None:
     print("\n" + budget_line(report.encoder))
     print(overlap_line(report.data))
     print(score_table(report))
+    print(INTERVAL_NOTE)
     values = with_summary(main_values(report))
     if SUMMARY in values:
         print(f"\nsummary (harmonic mean of closed-world and open-world accuracy): {values[SUMMARY]:.4f}")
@@ -105,25 +120,34 @@ def print_seeds(runs, quiet: bool, results_dir: str) -> None:
 
 def score_table(report) -> str:
     """The end-of-run table: one row per task (canonical order), main score first."""
-    from benchbarcode.summary import canonical_order, distinct_digits, number
+    from benchbarcode.summary import (
+        canonical_order,
+        distinct_digits,
+        interval_text,
+        number,
+        shown,
+    )
 
     rows = []
     order = canonical_order(s.task for s in report.statuses)
-    digits = distinct_digits(s.result["main_value"] for s in report.statuses if s.result is not None)
+    scored = [s.result for s in report.statuses if s.result is not None and s.result["main_value"] is not None]
+    digits = distinct_digits(shown(r["main_score"], r["main_value"]) for r in scored)
     for s in sorted(report.statuses, key=lambda s: order.index(s.task)):
         if s.result is None:
-            rows.append([s.task, "-", "-", f"skipped: {s.reason}", s.status])
+            rows.append([s.task, "-", "-", "-", f"skipped: {s.reason}", s.status])
             continue
         r = s.result
         if r["main_value"] is None:
-            rows.append([s.task, r["main_score"], "-", r["unscored"], "written"])
+            rows.append([s.task, r["main_score"], "-", "-", r["unscored"], "written"])
             continue
         main, std = r["main_score"], r["scores_std"].get(r["main_score"])
-        others = ", ".join(f"{k} {v:.3f}" for k, v in r["scores"].items() if k != main)
-        rows.append([s.task, main, number(r["main_value"], digits) + (f" ± {number(std)}" if std is not None else ""),
+        others = "; ".join([", ".join(f"{k} {shown(k, v):.3f}" for k, v in r["scores"].items() if k != main),
+                            *r.get("notes", [])])
+        rows.append([s.task, main, number(shown(main, r["main_value"]), digits)
+                     + (f" ± {number(std)}" if std is not None else ""), interval_text(r, digits=3),
                      others, "written" if s.status == "done" else "existing (skipped; --overwrite reruns)"])
-    return tabulate(rows, headers=["task", "main score", "value", "other scores", "result"],
-                    tablefmt="github", maxcolwidths=[None, None, None, 60, 24])
+    return tabulate(rows, headers=["task", "main score", "value", "95 % interval, n", "other scores", "result"],
+                    tablefmt="github", maxcolwidths=[None, None, None, 24, 50, 24])
 
 
 def main_values(report) -> dict:
@@ -135,7 +159,13 @@ def main_values(report) -> dict:
 def seeds_table(runs) -> str:
     """One row per task over seeds: the encoder's mean ± std (n), and with controls the control's
     and the paired difference with its interval, rendered as the leaderboard renders them."""
-    from benchbarcode.summary import aggregate, canonical_order, difference, difference_text, metric_text
+    from benchbarcode.summary import (
+        aggregate,
+        canonical_order,
+        difference,
+        difference_text,
+        metric_text,
+    )
 
     by_role: dict[str, dict[int, dict]] = {}
     for run in runs:
