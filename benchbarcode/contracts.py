@@ -84,7 +84,9 @@ class EncoderMeta:
     pooling: str | None = None
     dtype: str = "float32"
     options: dict = field(default_factory=dict)  # what the instance was created with
-    checkpoint: dict = field(default_factory=dict)  # identity of the weights: sha256 / revision, preset, seed; path
+    #: identity of the weights: tensors_sha256 (weights this suite trained: canonical.tensors_sha256)
+    #: or sha256 (a third-party file as published) or revision; preset, seed; path
+    checkpoint: dict = field(default_factory=dict)
     budget: dict = field(default_factory=dict)  # pretraining budget (steps, tokens, FLOPs...)
     loader: dict = field(default_factory=dict)  # how an adapter loaded it (classes, policies, fixes)
     # traits the pipeline reads instead of names

@@ -115,7 +115,8 @@ def row_key(meta: dict, data_hash: str) -> str:
     checkpoint = dict(ident["checkpoint"])
     if "seed" in checkpoint:  # weights made from the seed: their hash changes with it
         checkpoint.pop("seed")
-        checkpoint.pop("sha256", None)
+        checkpoint.pop("sha256", None)  # result files written before the tensors were hashed
+        checkpoint.pop("tensors_sha256", None)
     budget = meta.get("budget") or {}
     return digest({**ident, "options": options, "checkpoint": checkpoint, "data": data_hash,
                    "steps": budget.get("steps"), "batch_size": budget.get("batch_size")}, 16)
