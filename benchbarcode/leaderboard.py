@@ -36,7 +36,7 @@ from benchbarcode.protocol_names import DEFAULT_PROTOCOL
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
 from benchbarcode.stats import INTERVAL
 from benchbarcode.summary import (SUMMARY, Metric, aggregate, canonical_order, difference, difference_text,
-                                  metric_text, number)
+                                  metric_text, number, unstated_budget)
 
 FORMATS = ("markdown", "csv", "html", "json")
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html", ".htm": "html",
@@ -336,8 +336,9 @@ def _flops(row: Row) -> float | None:
 
 def _budget_cell(row: Row) -> str:
     budget = row.budget
-    if not budget.get("steps"):
-        return "-" if budget.get("steps") == 0 else "not stated"
+    unstated = unstated_budget(budget)
+    if unstated is not None:
+        return unstated
     sequences = f"{budget['sequences']:,} seq" if budget.get("sequences") else f"{budget['steps']:,} steps"
     flops = _flops(row)
     return sequences + (f", {flops:.2e} FLOPs" if flops else "")
