@@ -2,8 +2,9 @@
 
 ``DIR/config.json`` + ``DIR/model.safetensors``: the encoder alone, which
 ``transformers.AutoModel.from_pretrained(DIR)`` opens. ``DIR/benchbarcode.json``: tokenizer,
-objective, preset and recipe, budget, loss history, seed, versions, data identity, the weights'
-sha256; written last, so its presence marks a complete run. ``DIR/checkpoint/``: the resumable
+objective, preset and recipe, budget, loss history, seed, versions, data identity, the weights
+file's sha256 (checked for damage on load; the weights' identity is their tensors' hash,
+:func:`weights_identity`); written last, so its presence marks a complete run. ``DIR/checkpoint/``: the resumable
 state of an unfinished run (model and optimizer state, step, loss window), removed once the run
 completes. A new checkpoint is written beside the old one and swapped in by renames, so that at
 every moment one complete checkpoint exists (``checkpoint/``, or ``.checkpoint.old/`` when a crash
@@ -72,18 +73,25 @@ def read_info(directory: str | os.PathLike) -> dict:
     return info
 
 
-def verified_weights(directory: str | os.PathLike, info: dict) -> str:
-    """The sha256 of the encoder's weights file, checked against the one recorded when it was
-    written (directories written before it was recorded are not checked)."""
+def check_weights(directory: str | os.PathLike, info: dict) -> None:
+    """Refuse an encoder whose weights file's sha256 is not the one recorded when it was written
+    (directories written before it was recorded are not checked)."""
     from benchbarcode.torchfile import safetensors_problem
 
     path = Path(directory) / WEIGHTS_FILE
-    sha = file_sha256(path)
-    if info.get("weights_sha256") not in (None, sha):
+    if info.get("weights_sha256") not in (None, file_sha256(path)):
         problem = safetensors_problem(path)
         raise DamagedCheckpoint(f"{path}: damaged: its sha256 is not the one {META_FILE} recorded when it "
                                 f"was written{f' ({problem})' if problem else ''}")
-    return sha
+
+
+def weights_identity(directory: str | os.PathLike) -> str:
+    """The identity of the encoder's weights: the sha256 of its tensors
+    (:func:`~benchbarcode.canonical.safetensors_sha256`), which the same weights keep whatever
+    file metadata or library version wrote them (the file's sha256 above only checks for damage)."""
+    from benchbarcode.canonical import safetensors_sha256
+
+    return safetensors_sha256(Path(directory) / WEIGHTS_FILE)
 
 
 def unloadable(directory: str | os.PathLike, exc: Exception) -> DamagedCheckpoint:

@@ -59,6 +59,11 @@ def is_embedding(meta: Mapping | "EncoderMeta") -> bool:
 
 
 # --------------------------------------------------------------------------- encoders
+#: ``EncoderMeta.budget["trained_by"]`` of weights trained outside this suite (a Hugging Face model,
+#: a published ``.pt`` file): any counters beside it are the file's own, not a budget this suite set
+THIRD_PARTY = "third party"
+
+
 @dataclass(frozen=True)
 class EncoderMeta:
     """What a result needs to know about an encoder (cf. MTEB's ``ModelMeta``).
@@ -84,8 +89,12 @@ class EncoderMeta:
     pooling: str | None = None
     dtype: str = "float32"
     options: dict = field(default_factory=dict)  # what the instance was created with
-    checkpoint: dict = field(default_factory=dict)  # identity of the weights: sha256 / revision, preset, seed; path
-    budget: dict = field(default_factory=dict)  # pretraining budget (steps, tokens, FLOPs...)
+    #: identity of the weights: tensors_sha256 (weights this suite trained: canonical.tensors_sha256)
+    #: or sha256 (a third-party file as published) or revision; preset, seed; path
+    checkpoint: dict = field(default_factory=dict)
+    #: pretraining budget (steps, tokens, FLOPs...): {"steps": 0, ...} for no pretraining at all,
+    #: {"trained_by": THIRD_PARTY, ...} (or no steps) for weights trained elsewhere
+    budget: dict = field(default_factory=dict)
     loader: dict = field(default_factory=dict)  # how an adapter loaded it (classes, policies, fixes)
     # traits the pipeline reads instead of names
     pretrainable: bool = False  # `benchbarcode pretrain` builds it (objective names the loop's objective)

@@ -2,7 +2,8 @@
 
 A cache entry is two files under ``ROOT/<key[:2]>/``: ``<key>.npy`` (float32 ``[N, D]``) and
 ``<key>.json`` (``key``, ``checksum``: SHA-256 of the array bytes, ``parts``: the key's inputs),
-each written atomically, the record last (an array without its record is no entry). A hit is
+each written atomically, the record last (an array without its record is no entry); ``<key>.lock``
+beside them lets concurrent runs compute an entry once (:func:`benchbarcode.fileio.exclusive`). A hit is
 memory-mapped (copy-on-write), so the embeddings of millions of barcodes are paged in from the
 file instead of held in memory, and a freshly computed array is returned the same way once
 saved. A file that fails any check on load is deleted and recomputed, never trusted.
@@ -23,7 +24,7 @@ import pandas as pd
 
 from benchbarcode.canonical import digest
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import atomic_path, cache_root, write_text_atomic
+from benchbarcode.fileio import LOCK_SUFFIX, atomic_path, cache_root, exclusive, write_text_atomic
 from benchbarcode.registry import EncoderMeta
 from benchbarcode.runtime import Dist
 
@@ -77,6 +78,10 @@ class EmbeddingCache:
 
     def record_path(self, key: str) -> Path:
         return self.path(key).with_suffix(".json")
+
+    def lock_path(self, key: str) -> Path:
+        """The lock held while ``key`` is looked up and, if missing, computed and saved."""
+        return self.path(key).with_suffix(LOCK_SUFFIX)
 
     def load(self, key: str, n_rows: int) -> np.ndarray | None:
         """The cached ``[n_rows, D]`` float32 array (memory-mapped, copy-on-write), or None when
@@ -157,10 +162,27 @@ def embed_sequences(encoder: Any, sequences: list[str], *, parts: dict | None,
     crashed process's shard is redone. Without ``cache`` or ``parts`` it computes and stores
     nothing (shards need ``parts`` too). ``parts`` must describe exactly ``sequences`` (see
     :func:`cache_key_parts`): the cache cannot check that.
+
+    A single process looks the entry up, and computes and saves it if missing, holding the
+    entry's lock (:meth:`EmbeddingCache.lock_path`): a second run that needs the same entry waits
+    and then reads it instead of computing it again, while other entries go on in parallel. The
+    lookup itself is inside the lock because it deletes an array without its record, which is
+    also what a writer's file looks like between its two renames.
     """
     sequences = list(sequences)
     dist = dist or Dist()
     key = cache_key(parts) if cache is not None and parts is not None else None
+    if key is None or dist.world > 1:  # torchrun's processes wait for each other at barriers instead
+        return _cached_or_computed(encoder, sequences, key, cache, parts, dist, batch_size, progress, shards)
+    with exclusive(cache.lock_path(key), f"embedding {parts.get('split', 'these sequences')}"):
+        return _cached_or_computed(encoder, sequences, key, cache, parts, dist, batch_size, progress, shards)
+
+
+def _cached_or_computed(encoder: Any, sequences: list[str], key: str | None, cache: EmbeddingCache | None,
+                        parts: dict | None, dist: Dist, batch_size: int, progress: bool,
+                        shards: str | Path | None) -> tuple[np.ndarray, bool]:
+    """:func:`embed_sequences` once its lock, if any, is held: the cache's entry when it holds a
+    good one (another run may have just written it), else the embeddings computed and saved."""
     if key is not None:
         hit = cache.load(key, len(sequences))
         if hit is not None and encoder.meta.embedding_dim in (None, hit.shape[1]):
@@ -311,8 +333,8 @@ def clear_cache(what: str = "all") -> dict:
         if part not in _PARTS:
             raise UserError(f"cache clear --what {what}: expected all, {', '.join(_PARTS)}")
         folder = root / part
-        if folder.is_dir():
-            found = [p for p in folder.rglob("*") if p.is_file()]
+        if folder.is_dir():  # the empty lock files go too, uncounted: they hold no entry
+            found = [p for p in folder.rglob("*") if p.is_file() and p.suffix != LOCK_SUFFIX]
             files += len(found)
             nbytes += sum(p.stat().st_size for p in found)
             shutil.rmtree(folder)

@@ -1,17 +1,22 @@
 """Where files go: atomic writes (a temp file in the target directory, fsync, then rename over the
-target), output-path checks, and the root of benchbarcode's caches."""
+target), a lock for what concurrent processes would otherwise each produce, output-path checks,
+and the root of benchbarcode's caches."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import json
+import logging
 import os
 import secrets
 import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+LOCK_SUFFIX = ".lock"  # the lock file beside what it guards (see exclusive)
+log = logging.getLogger(__name__)
 
 
 def fresh_beside(target: str | os.PathLike, suffix: str = "", directory: bool = False) -> Path:
@@ -77,6 +82,36 @@ def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
 
 def write_json_atomic(target: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (an empty file beside what it guards, created if
+    absent and left in place) while producing ``what``.
+
+    Two processes that would each produce the same file (two runs on one cache pretraining the
+    same encoder, say) then produce it once: the second waits here, saying so in one log line,
+    and must look for the product again once inside before making it. The lock is an
+    ``fcntl.flock``, which the OS releases when the holder's file closes or its process ends
+    (Ctrl-C and crashes included), so no stale lock outlives a run; producers still write
+    atomically, so an interrupted one leaves nothing half-written. Without POSIX locks (Windows)
+    nothing is held: concurrent producers then duplicate the work, each replacing the files
+    atomically.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as fh:  # "a": created if absent, never truncated
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("waiting for another run, which holds %s, to finish %s", lock_file, what)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -38,7 +38,7 @@ from benchbarcode.protocol_names import DEFAULT_PROTOCOL
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
 from benchbarcode.stats import INTERVAL
 from benchbarcode.summary import (NOT_RECORDED, SUMMARY, Metric, aggregate, canonical_order, difference,
-                                  difference_text, metric_text, number, shown)
+                                  difference_text, metric_text, number, shown, unstated_budget)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,7 +121,8 @@ def row_key(meta: dict, data_hash: str) -> str:
     checkpoint = dict(ident["checkpoint"])
     if "seed" in checkpoint:  # weights made from the seed: their hash changes with it
         checkpoint.pop("seed")
-        checkpoint.pop("sha256", None)
+        checkpoint.pop("sha256", None)  # result files written before the tensors were hashed
+        checkpoint.pop("tensors_sha256", None)
     budget = meta.get("budget") or {}
     return digest({**ident, "options": options, "checkpoint": checkpoint, "data": data_hash,
                    "steps": budget.get("steps"), "batch_size": budget.get("batch_size")}, 16)
@@ -370,8 +371,9 @@ def _flops(row: Row) -> float | None:
 
 def _budget_cell(row: Row) -> str:
     budget = row.budget
-    if not budget.get("steps"):
-        return "-" if budget.get("steps") == 0 else "not stated"
+    unstated = unstated_budget(budget)
+    if unstated is not None:
+        return unstated
     sequences = f"{budget['sequences']:,} seq" if budget.get("sequences") else f"{budget['steps']:,} steps"
     flops = _flops(row)
     return sequences + (f", {flops:.2e} FLOPs" if flops else "")

@@ -7,11 +7,13 @@ are checked before any work, and the plan they return is all the pipeline reads.
 prints; progress goes through tqdm and notes through the ``benchbarcode`` logger. Work survives
 interruption at every level: pretraining checkpoints and resumes, embeddings are cached per
 split, each task's result is written atomically as soon as it exists, and a re-run skips the
-results already stored (:mod:`benchbarcode.store`) unless ``overwrite``.
+results already stored (:mod:`benchbarcode.store`) unless ``overwrite``. Two runs on one cache
+pretrain and embed each thing once: the second waits on the first's lock, then reuses its work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -28,7 +30,7 @@ from benchbarcode.data.dataset import BarcodeDataset
 from benchbarcode.data.protocols import DEFAULT_PROTOCOL, check_protocol
 from benchbarcode.embed import NPZ, EmbeddingCache, cache_key_parts, embed_sequences
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import cache_root, check_output_dir, check_output_file
+from benchbarcode.fileio import LOCK_SUFFIX, cache_root, check_output_dir, check_output_file, exclusive
 from benchbarcode.registry import control_of, get_task, list_tasks
 from benchbarcode.results import build_result, read_result
 from benchbarcode.runtime import Dist, Runtime, setup
@@ -175,7 +177,7 @@ def select_tasks(names, protocol: str = DEFAULT_PROTOCOL, skipped: dict[str, str
 
 # ----------------------------------------------------------------------------- encoders
 def obtain_encoder(encoder: ResolvedEncoder, ds: BarcodeDataset, device: str, caching: Caching,
-                   progress: bool) -> tuple[Encoder, float, str | None]:
+                   progress: bool, dist: Dist | None = None) -> tuple[Encoder, float, str | None]:
     """The encoder to evaluate, the seconds spent pretraining it, and its pretraining key.
 
     An in-house encoder without a checkpoint is pretrained with its recipe on ``ds``'s
@@ -184,21 +186,35 @@ def obtain_encoder(encoder: ResolvedEncoder, ds: BarcodeDataset, device: str, ca
     not read back (:class:`~benchbarcode.checkpoints.DamagedCheckpoint`) is pretrained again from
     the start, as a corrupt embedding is recomputed. An entry with a trainer (a supervised
     baseline) is trained the same way, once, on the ``train`` split's species.
+
+    Pretraining holds the key's lock (``pretrained/<key>.lock``): a second run on the same cache
+    that needs the same pretraining waits, then loads what the first wrote (or resumes what it
+    left when interrupted). Under torchrun (``dist``) the processes pretrain together, so none
+    takes it (one holding it would stall the others' collectives).
     """
     if not encoder.pretrained_first:
         return encoder.create(device), 0.0, None
     key = encoder.pretraining_key(ds.content_hash(), device)
     directory = caching.path() / "pretrained" / key
-    damaged = False
-    if checkpoints.is_complete(directory):
+    if checkpoints.is_complete(directory):  # the usual case, without waiting for anyone
         try:
             return encoder.create(device, checkpoint=directory), 0.0, key
-        except checkpoints.DamagedCheckpoint as exc:
-            log.warning("the cached pretraining does not read back (%s): pretraining again", exc)
-            damaged = True
-    started = time.perf_counter()
-    _pretrain_into(directory, encoder, ds, device, progress, clean=damaged)
-    return encoder.create(device, checkpoint=directory), time.perf_counter() - started, key
+        except checkpoints.DamagedCheckpoint:
+            pass  # said and repaired below, once the lock is held
+    lock = contextlib.nullcontext() if dist is not None and dist.world > 1 else exclusive(
+        directory.parent / f"{key}{LOCK_SUFFIX}", f"pretraining {encoder.name}")
+    with lock:
+        damaged = False
+        if checkpoints.is_complete(directory):  # written by another run meanwhile, or damaged
+            try:
+                return encoder.create(device, checkpoint=directory), 0.0, key
+            except checkpoints.DamagedCheckpoint as exc:
+                log.warning("the cached pretraining does not read back (%s): pretraining again", exc)
+                damaged = True
+        started = time.perf_counter()
+        _pretrain_into(directory, encoder, ds, device, progress, clean=damaged)
+        pretrain_s = time.perf_counter() - started
+    return encoder.create(device, checkpoint=directory), pretrain_s, key
 
 
 def _pretrain_into(directory: Path, encoder: ResolvedEncoder, ds: BarcodeDataset, device: str,
@@ -329,7 +345,8 @@ def run_benchmark(plan: RunPlan | RunOptions, ds: BarcodeDataset, runtime: Runti
     if done is not None:
         return done
     opts = plan.options
-    encoder, pretrain_s, key = obtain_encoder(plan.encoder, ds, runtime.device, opts.caching, opts.progress)
+    encoder, pretrain_s, key = obtain_encoder(plan.encoder, ds, runtime.device, opts.caching, opts.progress,
+                                              runtime.dist)
     run = _Run(plan, ds, runtime, encoder, run_id_for(encoder.meta, ds, plan.encoder.spec.seed, opts.limit),
                pretrain_s, key)
     pending = _pending(run)
@@ -538,7 +555,7 @@ def embed_to_file(opts: EmbedOptions, encoder: ResolvedEncoder, ds: BarcodeDatas
         raise UserError(f"--split {opts.split}: {ds.name} has no {opts.split} records; nothing to embed "
                         "(leave out --split to embed every record)")
     runtime = setup(encoder.spec.device)
-    instance, _, _ = obtain_encoder(encoder, ds, runtime.device, opts.caching, opts.progress)
+    instance, _, _ = obtain_encoder(encoder, ds, runtime.device, opts.caching, opts.progress, runtime.dist)
     table, vectors, cache_state = embed_split(instance, ds, opts.split, seed=encoder.spec.seed,
                                               batch_size=opts.batch_size, caching=opts.caching,
                                               progress=opts.progress, dist=runtime.dist)

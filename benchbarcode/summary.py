@@ -9,6 +9,9 @@ leaderboard both render from.
   encoders run with the same seeds are compared by their paired difference
   (:func:`benchbarcode.stats.paired_difference`). :func:`metric_text` and :func:`difference_text`
   are the one way both are written.
+* An encoder's pretraining is one of three cases (:func:`pretraining_origin`), and the two that
+  state no budget of this suite's read the same everywhere (:data:`NOT_PRETRAINED`,
+  :data:`THIRD_PARTY_WEIGHTS`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from benchbarcode.contracts import THIRD_PARTY
 from benchbarcode.stats import excludes_zero, mean_std, paired_difference
 
 SUMMARY = "harmonic mean"  # the name of the summary score in tables
 SUMMARY_OF = ("closed-world", "open-world")
 _FIRST = (*SUMMARY_OF, SUMMARY, "unseen-species", "clustering", "bin-reconstruction")
 DIGITS = 4  # decimals shown for scores
+
+
+NOT_PRETRAINED = "none (not pretrained)"  # k-mer, alignment, random initialisation
+THIRD_PARTY_WEIGHTS = "not stated (third-party weights)"  # a Hugging Face model, a published .pt file
+
+
+def pretraining_origin(budget: Mapping | None) -> str:
+    """Whose pretraining an encoder record's ``budget`` describes: ``"this suite"`` (the steps it
+    counted), ``"none"`` (zero steps: no pretraining at all) or ``"third party"`` (weights trained
+    elsewhere, so marked by their loader; a record stating no steps, as a Hugging Face model's
+    written before the mark, or a plugin's, reads the same)."""
+    budget = budget or {}
+    if budget.get("trained_by") == THIRD_PARTY or budget.get("steps") is None:
+        return "third party"
+    return "none" if budget["steps"] == 0 else "this suite"
+
+
+def unstated_budget(budget: Mapping | None) -> str | None:
+    """What a budget that is not this suite's says (:data:`NOT_PRETRAINED`,
+    :data:`THIRD_PARTY_WEIGHTS`); None for this suite's, whose numbers the caller writes."""
+    return {"none": NOT_PRETRAINED, "third party": THIRD_PARTY_WEIGHTS}.get(pretraining_origin(budget))
 
 
 def summary_score(closed_world_accuracy: float, open_world_accuracy: float) -> float:

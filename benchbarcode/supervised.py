@@ -10,7 +10,9 @@ choice (initialisation, batch order) comes from the seed; progress goes through 
 loss history, versions and the weights' sha256. The directory is written under a temporary name and
 renamed into place once both files are on disk, so ``DIR`` is either complete or absent; reading it
 back checks the sha256 (:func:`read_trained`), and a file that does not read back is a
-:class:`~benchbarcode.checkpoints.DamagedCheckpoint` (one line; ``run`` trains again).
+:class:`~benchbarcode.checkpoints.DamagedCheckpoint` (one line; ``run`` trains again). The file's
+sha256 only guards against damage: the weights are identified by their tensors' hash
+(:func:`~benchbarcode.canonical.tensors_sha256`), as the in-house transformers are.
 
 A :class:`Trainer` is what ``register_encoder(..., trainer=...)`` holds: called as
 ``trainer(sequences, labels, directory, *, seed, device, progress)``; its ``recipe`` (a dict) is
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchbarcode.canonical import file_sha256
+from benchbarcode.canonical import file_sha256, tensors_sha256
 from benchbarcode.checkpoints import META_FILE, WEIGHTS_FILE, DamagedCheckpoint
 from benchbarcode.errors import UserError
 from benchbarcode.fileio import atomic_path, fresh_beside
@@ -185,8 +187,9 @@ def write_trained(directory: str | os.PathLike, model, record: dict) -> None:
 
 
 def read_trained(directory: str | os.PathLike, model: str | None = None) -> tuple[dict, dict, str]:
-    """``(record, state_dict, sha256)`` of a directory :func:`train` wrote (of architecture module
-    ``model`` when given), its weights checked against the recorded sha256; a UserError (a
+    """``(record, state_dict, identity)`` of a directory :func:`train` wrote (of architecture module
+    ``model`` when given), its weights file checked against the recorded sha256; ``identity`` is
+    the weights' :func:`~benchbarcode.canonical.tensors_sha256`. A UserError (a
     :class:`DamagedCheckpoint` for damage) in one line otherwise."""
     from safetensors.torch import load_file
 
@@ -211,12 +214,11 @@ def read_trained(directory: str | os.PathLike, model: str | None = None) -> tupl
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise DamagedCheckpoint(f"{directory}: {WEIGHTS_FILE} is missing")
-    sha = file_sha256(weights)
-    if sha != record["weights_sha256"]:
+    if file_sha256(weights) != record["weights_sha256"]:
         raise DamagedCheckpoint(f"{weights}: damaged: its sha256 is not the one {META_FILE} recorded when it "
                                 "was written")
     try:
         state = load_file(str(weights), device="cpu")
     except Exception as exc:  # noqa: BLE001 (checked sha, but not a safetensors file)
         raise DamagedCheckpoint(f"{weights}: does not load ({type(exc).__name__})") from None
-    return record, state, sha
+    return record, state, tensors_sha256(state)

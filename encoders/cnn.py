@@ -101,7 +101,7 @@ def cnn_encoder(checkpoint: str | None = None, features: str = "trained", device
                         "(without --checkpoint, 'benchbarcode run' trains it on the train split first)")
     from benchbarcode.supervised import read_trained
 
-    record, state, sha = read_trained(checkpoint, model=ARCHITECTURE)
+    record, state, identity = read_trained(checkpoint, model=ARCHITECTURE)
     recipe = record["recipe"]
     if epochs is not None and epochs != recipe.get("epochs"):
         raise UserError(f"{checkpoint}: trained for {recipe.get('epochs')} epochs, not epochs={epochs}")
@@ -111,7 +111,7 @@ def cnn_encoder(checkpoint: str | None = None, features: str = "trained", device
     except RuntimeError as exc:
         raise UserError(f"{checkpoint}: weights do not fit the CNN ({str(exc).splitlines()[0]})") from None
     return CNNEncoder(model, features, device, budget=record.get("budget", {}),
-                      checkpoint={"path": str(checkpoint), "sha256": sha, "seed": record.get("seed"),
+                      checkpoint={"path": str(checkpoint), "tensors_sha256": identity, "seed": record.get("seed"),
                                   "recipe": recipe, "classes": len(record["classes"])})
 
 

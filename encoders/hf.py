@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from benchbarcode.canonical import directory_sha256
+from benchbarcode.contracts import THIRD_PARTY
 from benchbarcode.errors import UserError
 from benchbarcode.models.sizes import config_int, transformer_sizes
 from benchbarcode.registry import Encoder, register_encoder
@@ -405,7 +406,8 @@ class HFEncoder(Encoder):
             "hidden_size": sizes["hidden"], "embedding_dim": sizes["hidden"],
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "pooling": "mean of the last hidden state over attended, non-special tokens",
-            "dtype": self.dtype, "checkpoint": self.checkpoint, "loader": self.loader, "budget": {},
+            "dtype": self.dtype, "checkpoint": self.checkpoint, "loader": self.loader,
+            "budget": {"trained_by": THIRD_PARTY},
         }
 
     # -- tokens

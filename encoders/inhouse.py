@@ -96,7 +96,8 @@ class TransformerEncoder(Encoder):
     @classmethod
     def from_directory(cls, directory: str | Path, *, device: str = "cpu", pooling: str | None = None,
                        dtype: str = "float32") -> "TransformerEncoder":
-        """Load a directory written by ``benchbarcode pretrain``."""
+        """Load a directory written by ``benchbarcode pretrain``; its weights are named by their
+        tensors' hash (``tensors_sha256``: the same weights whatever wrote the file)."""
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
@@ -105,15 +106,15 @@ class TransformerEncoder(Encoder):
         hf_logging.disable_progress_bar()
         directory = Path(directory)
         info = checkpoints.read_info(directory)
-        sha = checkpoints.verified_weights(directory, info)  # before loading: damage is named, not a traceback
+        checkpoints.check_weights(directory, info)  # before loading: damage is named, not a traceback
         try:
             model = AutoModel.from_pretrained(directory)
         except Exception as exc:  # truncated or garbage weights, a config that does not parse...
             raise checkpoints.unloadable(directory, exc) from None
         return cls(model, KmerTokenizer.from_dict(info["tokenizer"]), device,
                    pooling or info.get("pooling", "mean"), objective=info["objective"],
-                   checkpoint={"path": str(directory), "sha256": sha, "preset": info.get("preset"),
-                               "seed": info.get("seed")},
+                   checkpoint={"path": str(directory), "tensors_sha256": checkpoints.weights_identity(directory),
+                               "preset": info.get("preset"), "seed": info.get("seed")},
                    budget=info.get("budget", {}), dtype=dtype)
 
 

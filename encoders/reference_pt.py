@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from benchbarcode.canonical import file_sha256
+from benchbarcode.contracts import THIRD_PARTY
 from benchbarcode.encoders.inhouse import TransformerEncoder
 from benchbarcode.errors import UserError
 from benchbarcode.tokenizers import KmerTokenizer
@@ -72,8 +73,9 @@ def load_reference_encoder(path: str | Path, device: str = "cpu", pooling: str |
     checkpoint = {"path": str(path), "sha256": file_sha256(path), "format": FORMAT,
                   **({"arch": arch} if isinstance(arch, str) else {}),
                   **({"epoch": counters["epoch"]} if "epoch" in counters else {})}
-    budget = {ours: counters[theirs] for ours, theirs in
-              (("steps", "total_step"), ("sequences", "n_samples_seen"), ("epochs", "epoch")) if theirs in counters}
+    counted = {ours: counters[theirs] for ours, theirs in
+               (("steps", "total_step"), ("sequences", "n_samples_seen"), ("epochs", "epoch")) if theirs in counters}
+    budget = {"trained_by": THIRD_PARTY, **counted}  # the file's own counters, not a budget this suite set
     loader = {"format": FORMAT, "model": "BertModel", "stripped_prefixes": stripped, "dropped": dropped,
               "tokenizer": tokenizer.to_dict()}
     return TransformerEncoder(model, tokenizer, device, pooling or "mean", objective=objective,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchbarcode import supervised
+from benchbarcode.canonical import tensors_sha256
 from benchbarcode.cli import main
 from benchbarcode.data import load_barcodes
 from benchbarcode.registry import control_of, get_encoder
@@ -157,8 +158,9 @@ def test_trained_directory_round_trips_with_its_sha_checked(tmp_path, capsys):
     assert not list(tmp_path.glob(".*tmp"))  # the staging folders are gone
 
     encoder = get_encoder("cnn").create(checkpoint=str(tmp_path / "a"), device="cpu")
-    assert encoder.meta.checkpoint["sha256"] == records[0]["weights_sha256"]
-    _, state, _ = supervised.read_trained(tmp_path / "a")
+    _, state, identity = supervised.read_trained(tmp_path / "a")
+    assert encoder.meta.checkpoint["tensors_sha256"] == identity == tensors_sha256(state)  # the tensors, not the file
+    assert "sha256" not in encoder.meta.checkpoint
     model = build(3)
     model.load_state_dict(state)
     with torch.no_grad():

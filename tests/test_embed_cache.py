@@ -14,10 +14,16 @@ from benchbarcode import embed
 from benchbarcode.embed import (EmbeddingCache, cache_key, cache_key_parts, default_cache_dir,
                                 embed_sequences, read_embeddings_npz, write_embeddings_npz)
 from benchbarcode.errors import UserError
+from benchbarcode.fileio import LOCK_SUFFIX
 from benchbarcode.registry import EncoderMeta, get_encoder
 
 SEQS = ["ACGTACGTAC", "TTTTGGGGCCCCAAAA", "ACGNNACGT", "GATTACA" * 5]
 DATA_HASH = "d" * 64
+
+
+def _written(root: Path) -> list[Path]:
+    """The files under ``root``, less the empty lock file an entry's lookup leaves beside it."""
+    return [p for p in root.rglob("*") if p.is_file() and p.suffix != LOCK_SUFFIX]
 
 
 def _meta(**changes) -> EncoderMeta:
@@ -185,7 +191,7 @@ def test_bad_encoder_output_is_a_user_error(tmp_path, output, match):
     with pytest.raises(UserError, match=match) as info:
         embed_sequences(enc, SEQS, parts=_parts(), cache=EmbeddingCache(tmp_path))
     assert "'fake'" in str(info.value)
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing cached
+    assert not _written(tmp_path)  # nothing cached
 
 
 def test_float64_output_is_converted(tmp_path):
@@ -300,7 +306,7 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch, exc):
     enc = FakeEncoder()
     with pytest.raises(type(exc)):
         embed_sequences(enc, SEQS, parts=_parts(), cache=cache)
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert _written(tmp_path) == []
 
 
 def test_interrupt_midway_through_writing(tmp_path, monkeypatch):
@@ -314,7 +320,7 @@ def test_interrupt_midway_through_writing(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "save", partial)
     with pytest.raises(KeyboardInterrupt):
         embed_sequences(FakeEncoder(), SEQS, parts=_parts(), cache=EmbeddingCache(tmp_path))
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert _written(tmp_path) == []
 
 
 def test_save_holds_parts_and_checksum(tmp_path):

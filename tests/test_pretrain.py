@@ -54,7 +54,7 @@ def test_cli_pretrain_then_automodel_loads(tmp_path, name, model_type):
     enc = get_encoder(name).create(checkpoint=str(out))
     emb = enc.embed(["ACGT" * 100, "TTGACA" * 50])
     assert emb.shape == (2, enc.meta.embedding_dim) and np.isfinite(emb).all()
-    assert enc.meta.budget["steps"] == 20 and len(enc.meta.checkpoint["sha256"]) == 64
+    assert enc.meta.budget["steps"] == 20 and len(enc.meta.checkpoint["tensors_sha256"]) == 64
 
 
 @pytest.mark.parametrize("objective", ["mae", "mlm", "causal"])

@@ -14,6 +14,7 @@ import torch
 from transformers import BertConfig, BertForTokenClassification, BertModel
 
 from benchbarcode.cli import main
+from benchbarcode.cli.common import budget_line
 from benchbarcode.data import load_barcodes
 from benchbarcode.embed import read_embeddings_npz
 from benchbarcode.errors import UserError
@@ -130,7 +131,9 @@ def test_metadata_names_the_file_its_budget_and_what_the_loader_did(mae_file, ml
     assert meta.checkpoint["format"] == "reference .pt" and meta.checkpoint["path"] == str(path)
     assert meta.checkpoint["arch"] == "maelm" and meta.checkpoint["epoch"] == 3
     assert len(meta.checkpoint["sha256"]) == 64
-    assert meta.budget == {"steps": 120, "sequences": 7680, "epochs": 3}
+    assert meta.budget == {"trained_by": "third party", "steps": 120, "sequences": 7680, "epochs": 3}
+    assert budget_line(meta.to_dict()).endswith("; pretraining budget: not stated (third-party weights); its "
+                                                "checkpoint records 120 steps, 7,680 sequences, 3 epochs")
     assert meta.loader["stripped_prefixes"] == ["module."] and meta.loader["dropped"] == ["pooler"]
     assert meta.loader["tokenizer"] == {"k": K, "stride": K, "max_len": MAX_LEN}
     meta.identity()  # plain JSON throughout
@@ -279,7 +282,7 @@ def test_cli_embed_and_run_with_reference_checkpoints(tmp_path, mae_file, mlm_fi
     (written,) = results.rglob("open-world.json")
     encoder = read_result(written)["encoder"]
     assert encoder["checkpoint"]["format"] == "reference .pt" and encoder["objective"] == "mlm"
-    assert encoder["budget"] == {"steps": 120, "sequences": 7680, "epochs": 3}
+    assert encoder["budget"] == {"trained_by": "third party", "steps": 120, "sequences": 7680, "epochs": 3}
 
 
 def test_gpt_does_not_take_reference_files(mae_file):

@@ -176,13 +176,20 @@ def encoder_line(meta: dict) -> str:
 
 
 def budget_line(meta: dict) -> str:
+    """The encoder line with its pretraining budget: this suite's numbers, or one of the two
+    phrases of :func:`benchbarcode.summary.unstated_budget` (third-party weights whose file counted
+    its own steps add those counts, as the file's)."""
+    from benchbarcode.summary import unstated_budget
+
     budget = meta.get("budget") or {}
-    if budget.get("steps"):
-        stated = ", ".join([f"{budget['steps']:,} steps"]
-                           + ([f"{budget['sequences']:,} sequences"] if budget.get("sequences") else [])
-                           + ([f"{budget['flops']:.3g} FLOPs"] if budget.get("flops") else []))
-    else:
-        stated = "none (not pretrained)" if budget else "not stated (third-party weights)"
+    stated = unstated_budget(budget)
+    counts = [f"{budget[key]:,} {key}" for key in ("steps", "sequences", "epochs")
+              if budget.get(key) and (stated or key != "epochs")]
+    counts += [f"{budget['flops']:.3g} FLOPs"] if budget.get("flops") else []
+    if stated is None:
+        stated = ", ".join(counts)
+    elif counts:  # a published checkpoint's own counters
+        stated += f"; its checkpoint records {', '.join(counts)}"
     return f"{encoder_line(meta)}; pretraining budget: {stated}"
 
 

@@ -19,7 +19,7 @@ from benchbarcode.data.readers import RawTable, download_bioscan5m, find_bioscan
 from benchbarcode.data.splits import (PRETRAINING_SPLITS, derive_splits, leakage_report, pretraining_mask,
                                       pretraining_overlap, split_report)
 from benchbarcode.errors import UserError
-from benchbarcode.fileio import cache_root, write_json_atomic
+from benchbarcode.fileio import LOCK_SUFFIX, cache_root, exclusive, write_json_atomic
 
 DEFAULT_SIM_SIZE = 20_000
 log = logging.getLogger("benchbarcode")
@@ -169,14 +169,7 @@ def _twin_file(size: int, twin_seed: int, cache_dir: str | Path | None, progress
     params = {"size": size, "seed": twin_seed, "twin_version": TWIN_VERSION}
     if _twin_problem(path, params) is None:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        try:
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except ImportError:  # no POSIX locks: concurrent writers still replace the file atomically
-            pass
+    with exclusive(path.with_suffix(LOCK_SUFFIX), f"generating the sim-large twin {path.name}"):
         problem = _twin_problem(path, params)  # another process may have written it meanwhile
         if problem is not None:
             if problem != "absent":
