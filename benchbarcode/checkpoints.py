@@ -62,7 +62,7 @@ def read_info(directory: str | os.PathLike) -> dict:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} column {exc.colno})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DamagedCheckpoint(f"{path}: cannot read ({exc})") from None
     for key in ("objective", "tokenizer"):
@@ -183,7 +183,7 @@ def resumable_state(directory: str | os.PathLike) -> dict | None:
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); {hint}") from None
+        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} column {exc.colno}); {hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DamagedCheckpoint(f"{path}: cannot read ({exc}); {hint}") from None
     if not (isinstance(state, dict) and isinstance(state.get("step"), int) and isinstance(state.get("config"), dict)):

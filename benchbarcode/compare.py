@@ -25,7 +25,7 @@ import pandas as pd
 
 from benchbarcode import intervals, per_query
 from benchbarcode.errors import UserError
-from benchbarcode.results import is_profile, read_result
+from benchbarcode.results import is_profile, read_result, task_variant
 from benchbarcode.summary import SUMMARY_OF, summary_score
 
 RESAMPLES = 2000
@@ -86,14 +86,12 @@ def _side(path: Path, result: dict) -> Side:
 
 def _check_comparable(a: dict, b: dict, task: str) -> None:
     """Same data, splits, limit, task version and protocol (less the method's own entries)."""
-    from benchbarcode.leaderboard import comparable_protocol
-
     da, db = a["data"], b["data"]
     for field in ("content_hash", "split_seed", "split_sizes", "limit", "protocol"):
         if da.get(field) != db.get(field):
             raise UserError(f"{task}: the two results were computed on different data ({field}: "
                             f"{da.get(field)!r} vs {db.get(field)!r}); only results on the same data compare")
-    if comparable_protocol(a) != comparable_protocol(b):
+    if task_variant(a) != task_variant(b):
         raise UserError(f"{task}: the two results differ in task version or protocol; they do not compare")
 
 

@@ -36,6 +36,7 @@ from benchbarcode.contracts import Similarity, is_embedding
 from benchbarcode.errors import UserError
 from benchbarcode.protocol_names import DEFAULT_PROTOCOL
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
+from benchbarcode.results import task_variant
 from benchbarcode.stats import INTERVAL
 from benchbarcode.summary import (NOT_RECORDED, SUMMARY, Metric, aggregate, canonical_order, difference,
                                   difference_text, metric_text, number, shown, unstated_budget)
@@ -128,20 +129,6 @@ def row_key(meta: dict, data_hash: str) -> str:
                    "steps": budget.get("steps"), "batch_size": budget.get("batch_size")}, 16)
 
 
-def _variant(result: dict, method_keys: set[str]) -> tuple:
-    """What must agree for results to share a table: the task's version and protocol, less the
-    entries the compared method decides (``TaskMeta.method_keys``, e.g. cosine vs alignment)."""
-    task = result["task"]
-    protocol = {k: v for k, v in task.get("protocol", {}).items() if k not in method_keys}
-    return str(task["version"]), digest(protocol, 16)
-
-
-def comparable_protocol(result: dict) -> tuple:
-    """What two results of one task must share to be compared: task version and protocol, less
-    the entries the compared method decides."""
-    return _variant(result, set(result["task"].get("method_keys") or ()))
-
-
 def _method_keys(results: list[dict]) -> dict[str, set[str]]:
     """Per task name, the method keys any of its results declares (older files declare none)."""
     keys: dict[str, set[str]] = {}
@@ -207,7 +194,7 @@ def _comparable_groups(by_row: dict[tuple, dict], method_keys: dict[str, set[str
     joining the first table of its data whose task versions and protocols it shares."""
     tables: list[tuple[dict, dict, list]] = []
     for (data_hash, key), cells in sorted(by_row.items()):
-        variants = {task: _variant(r, method_keys[task]) for (_, task), r in cells.items()}
+        variants = {task: task_variant(r, method_keys[task]) for (_, task), r in cells.items()}
         for table in tables:
             same_data = table[0]["content_hash"] == data_hash
             if same_data and all(table[1].get(t, v) == v for t, v in variants.items()):

@@ -18,7 +18,7 @@ from typing import Any
 
 
 from benchbarcode import __version__
-from benchbarcode.canonical import plain
+from benchbarcode.canonical import digest, plain
 from benchbarcode.contracts import TaskOutcome
 from benchbarcode.errors import UserError, located
 from benchbarcode.fileio import write_text_atomic
@@ -165,6 +165,16 @@ def build_profile_result(*, run_id: str, encoder_meta: dict, device: str, dtype:
     return result
 
 
+def task_variant(result: dict, method_keys: set[str] | None = None) -> tuple:
+    """What must agree for two results to be compared (share a leaderboard table, or go through
+    ``benchbarcode compare``): the task's version and protocol, less the entries the compared method
+    decides (``TaskMeta.method_keys``, e.g. cosine vs alignment; by default the result's own)."""
+    task = result["task"]
+    keys = set(task.get("method_keys") or ()) if method_keys is None else method_keys
+    protocol = {k: v for k, v in task.get("protocol", {}).items() if k not in keys}
+    return str(task["version"]), digest(protocol, 16)
+
+
 def is_profile(result: dict) -> bool:
     """Whether ``result`` is a profile (not a task result)."""
     return result.get("kind") == "profile"
@@ -283,6 +293,6 @@ def read_result(path: str | os.PathLike) -> dict:
     try:
         result = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise located(path, exc.lineno, f"invalid JSON ({exc.msg})") from None
+        raise located(path, exc.lineno, f"invalid JSON ({exc.msg} column {exc.colno})") from None
     validate_result(result, where=str(path))
     return result

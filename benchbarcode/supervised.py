@@ -200,7 +200,7 @@ def read_trained(directory: str | os.PathLike, model: str | None = None) -> tupl
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        raise DamagedCheckpoint(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} column {exc.colno})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DamagedCheckpoint(f"{path}: cannot read ({exc})") from None
     if not isinstance(record, dict) or record.get("kind") != KIND:

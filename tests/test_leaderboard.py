@@ -231,6 +231,9 @@ def test_committed_board_regenerates_byte_for_byte(tmp_path):
         target = copy / f"e{i % 3}" / f"r{i}" / path.name
         target.parent.mkdir(parents=True)
         shutil.copy(path, target)
+        outcomes = path.with_name(path.stem + ".queries.tsv.gz")  # read where seeds are fewer than three
+        if outcomes.is_file():
+            shutil.copy(outcomes, target.parent)
     if (BOARD / "results" / leaderboard.NOTES).is_file():
         shutil.copy(BOARD / "results" / leaderboard.NOTES, copy / leaderboard.NOTES)
     for results in (BOARD / "results", copy):
@@ -273,6 +276,7 @@ def test_committed_numbers_are_the_means_of_their_files():
                           and r["task"]["name"] == task and _label(r["encoder"]) == label
                           and r["main_value"] is not None]
                 mean = statistics.fmean(values)
+                cell = cell.split(" [")[0]  # the sampling interval after mean ± std
                 text_mean = cell.split(" ± ")[0].split(" (")[0]
                 assert text_mean == f"{mean:.4f}", (label, task, cell, values)
                 if len(values) > 1:
