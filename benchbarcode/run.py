@@ -221,8 +221,8 @@ def _pretrain_into(directory: Path, encoder: ResolvedEncoder, ds: BarcodeDataset
                    progress: bool, clean: bool) -> None:
     """Pretrain ``encoder`` into ``run``'s cache ``directory``: continue the unfinished run there,
     else (none, ``clean``, or one that does not read back) start clean. An entry with a trainer is
-    trained on the ``train`` split alone (records without a species left out), from the start:
-    an unfinished training leaves no directory, and retraining takes minutes."""
+    trained on the ``train`` split alone (records without a species left out); an interrupted
+    training continues after its last finished epoch (:class:`~benchbarcode.supervised.Partial`)."""
     spec = encoder.spec
     if encoder.entry.trainer is not None:
         train = ds.split("train")

@@ -8,7 +8,9 @@ choice (initialisation, batch order) comes from the seed; progress goes through 
 ``DIR/model.safetensors`` holds the weights (safetensors, never a pickle) and
 ``DIR/benchbarcode.json`` the record: model, recipe, the label space (sorted species), seed, budget,
 loss history, versions and the weights' sha256. The directory is written under a temporary name and
-renamed into place once both files are on disk, so ``DIR`` is either complete or absent; reading it
+renamed into place once both files are on disk, so ``DIR`` is either complete or absent; until then
+``DIR.partial/`` holds the state after the last finished epoch, from which a rerun continues
+(:class:`Partial`: the same batches and weights as an uninterrupted training); reading it
 back checks the sha256 (:func:`read_trained`), and a file that does not read back is a
 :class:`~benchbarcode.checkpoints.DamagedCheckpoint` (one line; ``run`` trains again). The file's
 sha256 only guards against damage: the weights are identified by their tensors' hash
@@ -25,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -39,6 +42,7 @@ from benchbarcode.fileio import atomic_path, fresh_beside
 
 FORMAT = 1
 KIND = "supervised"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,16 @@ def train(trainer: Trainer, sequences: list[str], labels: list[str], directory: 
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     order_rng = torch.Generator().manual_seed(seed)
     history, steps, seen, started = [], 0, 0, time.perf_counter()
+    partial = Partial(directory, {"model": trainer.model, "recipe": recipe.to_dict(), "seed": seed,
+                                  "classes": classes, "data": _fingerprint(sequences, labels)})
+    resumed = partial.load(model, optimizer, order_rng)
+    if resumed is not None:
+        history, steps, seen = resumed["history"], resumed["steps"], resumed["seen"]
+        started -= resumed["wall_s"]
     bar = _progress(recipe.epochs * -(-len(sequences) // recipe.batch_size), progress)
-    for epoch in range(recipe.epochs):
+    if bar is not None and history:
+        bar.update(len(history) * -(-len(sequences) // recipe.batch_size))
+    for epoch in range(len(history), recipe.epochs):
         model.train()
         loss_sum = correct = count = 0.0
         for batch in torch.randperm(len(sequences), generator=order_rng).split(recipe.batch_size):
@@ -133,6 +145,9 @@ def train(trainer: Trainer, sequences: list[str], labels: list[str], directory: 
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
         history.append({"epoch": epoch + 1, "loss": loss_sum / max(count, 1), "train_accuracy": correct / max(count, 1)})
+        if epoch + 1 < recipe.epochs:
+            partial.save(model, optimizer, order_rng, {"history": history, "steps": steps, "seen": seen,
+                                                       "wall_s": time.perf_counter() - started})
     if bar is not None:
         bar.close()
     flops = arch.forward_flops(len(classes), recipe.max_len)
@@ -143,6 +158,68 @@ def train(trainer: Trainer, sequences: list[str], labels: list[str], directory: 
     record = {"format": FORMAT, "kind": KIND, "model": trainer.model, "recipe": recipe.to_dict(), "seed": seed,
               "classes": classes, "budget": budget, "loss_history": history, "versions": _versions()}
     write_trained(directory, model, record)
+    partial.remove()
+
+
+def _fingerprint(sequences: list[str], labels: list[str]) -> str:
+    """The training data's identity: a resumed run must see the same sequences and labels."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for sequence, label in zip(sequences, labels):
+        h.update(f"{sequence}\t{label}\n".encode())
+    return h.hexdigest()
+
+
+class Partial:
+    """The state after the last finished epoch, beside the directory being trained
+    (``DIR.partial/``: model and optimizer tensors, the batch-order generator's and torch's RNG
+    state, the loss history and counters; ``state.pt`` read with ``weights_only=True``). Saved after
+    every epoch but the last, removed once ``DIR`` is written: an interrupted training (Ctrl-C, a
+    killed process) continues from its last finished epoch with the same batches and the same
+    weights as an uninterrupted one. A partial state of other data, recipe or seed is discarded."""
+
+    STATE = "state.pt"
+
+    def __init__(self, directory: Path, identity: dict):
+        self.path = Path(directory).with_name(Path(directory).name + ".partial")
+        self.identity = identity
+
+    def save(self, model, optimizer, order_rng, progress: dict) -> None:
+        import torch
+
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "order_rng": order_rng.get_state(), "torch_rng": torch.get_rng_state(),
+                 "identity": json.dumps(self.identity, sort_keys=True), "progress": json.dumps(progress)}
+        with atomic_path(self.path / self.STATE) as tmp:
+            torch.save(state, tmp)
+
+    def load(self, model, optimizer, order_rng) -> dict | None:
+        """The saved progress, with the model, optimizer and generator set to it; None (and the
+        state discarded) when there is none, it is another training's, or it does not read."""
+        import torch
+
+        path = self.path / self.STATE
+        if not path.is_file():
+            return None
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+            if state["identity"] != json.dumps(self.identity, sort_keys=True):
+                raise ValueError("another training's state")
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            order_rng.set_state(state["order_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            progress = json.loads(state["progress"])
+        except Exception as exc:  # noqa: BLE001 (a damaged or foreign state: train from the start)
+            log.warning("discarding %s (%s); training from the first epoch", self.path, exc)
+            self.remove()
+            return None
+        log.info("resuming the training in %s after epoch %d", self.path, len(progress["history"]))
+        return progress
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _progress(total: int, enabled: bool):

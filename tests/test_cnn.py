@@ -239,3 +239,49 @@ def test_an_incomplete_training_directory_is_trained_again(tmp_path, ds, trainin
     assert supervised.read_trained(stale)[0]["recipe"]["epochs"] == 1
     report = run_benchmark(dataclasses.replace(options, overwrite=True), ds)
     assert len(training_calls) == 1
+
+
+def test_interrupted_training_resumes_after_its_last_epoch_with_the_same_weights(tmp_path, monkeypatch):
+    """Ctrl-C (or a killed process) during epoch 3 of 3: the rerun starts at epoch 3 from the state
+    saved after epoch 2 and ends with the weights and loss history of an uninterrupted training."""
+    from benchbarcode.encoders.cnn import TRAINER
+
+    sequences, labels = _small_set()
+    trainer = TRAINER.for_options({"epochs": 3})
+    trainer(sequences, labels, tmp_path / "whole", seed=5, device="cpu", progress=False)
+
+    real_save, saved = supervised.Partial.save, []
+
+    def save_then_stop(self, *args):
+        real_save(self, *args)
+        saved.append(self.path)
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(supervised.Partial, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        trainer(sequences, labels, tmp_path / "cut", seed=5, device="cpu", progress=False)
+    assert not (tmp_path / "cut").exists() and (tmp_path / "cut.partial" / "state.pt").is_file()
+
+    def count_saves(self, *args):
+        saved.append(self.path)
+        real_save(self, *args)
+
+    saved.clear()
+    monkeypatch.setattr(supervised.Partial, "save", count_saves)
+    trainer(sequences, labels, tmp_path / "cut", seed=5, device="cpu", progress=False)
+    assert saved == []  # only epoch 3 ran (a training from the start saves after epochs 1 and 2)
+    whole, cut = (supervised.read_trained(tmp_path / d) for d in ("whole", "cut"))
+    assert cut[2] == whole[2]  # the tensors' hash: the same weights
+    assert cut[0]["loss_history"] == whole[0]["loss_history"] and cut[0]["budget"]["steps"] == whole[0]["budget"]["steps"]
+    assert not (tmp_path / "cut.partial").exists()
+
+    # a state left by another seed is not this training's: discarded, trained from the start
+    monkeypatch.setattr(supervised.Partial, "save", save_then_stop)
+    saved.clear()
+    with pytest.raises(KeyboardInterrupt):
+        trainer(sequences, labels, tmp_path / "other", seed=6, device="cpu", progress=False)
+    saved.clear()
+    monkeypatch.setattr(supervised.Partial, "save", count_saves)
+    trainer(sequences, labels, tmp_path / "other", seed=5, device="cpu", progress=False)
+    assert len(saved) == 2 and supervised.read_trained(tmp_path / "other")[2] == whole[2]
