@@ -126,24 +126,9 @@ def train(trainer: Trainer, sequences: list[str], labels: list[str], directory: 
     if bar is not None and history:
         bar.update(len(history) * -(-len(sequences) // recipe.batch_size))
     for epoch in range(len(history), recipe.epochs):
-        model.train()
-        loss_sum = correct = count = 0.0
-        for batch in torch.randperm(len(sequences), generator=order_rng).split(recipe.batch_size):
-            if batch.numel() < 2:  # batch norm cannot train on one sequence: it is left out this epoch
-                continue
-            batch = batch.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(arch.one_hot_codes(codes[batch]))
-            loss = torch.nn.functional.cross_entropy(logits, targets[batch])
-            loss.backward()
-            optimizer.step()
-            steps, seen = steps + 1, seen + batch.numel()
-            loss_sum += loss.item() * batch.numel()
-            correct += (logits.argmax(1) == targets[batch]).sum().item()
-            count += batch.numel()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+        order = torch.randperm(len(sequences), generator=order_rng).split(recipe.batch_size)
+        loss_sum, correct, count = _epoch(model, optimizer, arch, codes, targets, order, device, bar, epoch)
+        steps, seen = steps + sum(1 for b in order if b.numel() >= 2), seen + int(count)
         history.append({"epoch": epoch + 1, "loss": loss_sum / max(count, 1), "train_accuracy": correct / max(count, 1)})
         if epoch + 1 < recipe.epochs:
             partial.save(model, optimizer, order_rng, {"history": history, "steps": steps, "seen": seen,
@@ -159,6 +144,31 @@ def train(trainer: Trainer, sequences: list[str], labels: list[str], directory: 
               "classes": classes, "budget": budget, "loss_history": history, "versions": _versions()}
     write_trained(directory, model, record)
     partial.remove()
+
+
+def _epoch(model, optimizer, arch, codes, targets, order, device: str, bar, epoch: int) -> tuple[float, float, float]:
+    """One pass over the batches of ``order``: ``(summed loss, correct, sequences)`` of the
+    batches trained (a batch of one is left out: batch norm cannot train on one sequence)."""
+    import torch
+
+    model.train()
+    loss_sum = correct = count = 0.0
+    for batch in order:
+        if batch.numel() < 2:
+            continue
+        batch = batch.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(arch.one_hot_codes(codes[batch]))
+        loss = torch.nn.functional.cross_entropy(logits, targets[batch])
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * batch.numel()
+        correct += (logits.argmax(1) == targets[batch]).sum().item()
+        count += batch.numel()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+    return loss_sum, correct, count
 
 
 def _fingerprint(sequences: list[str], labels: list[str]) -> str:
