@@ -65,3 +65,15 @@ def install_plugin(tmp_path: Path, monkeypatch, module: str, source: str, group:
     monkeypatch.setattr(which, "_plugins_loaded", False)
     monkeypatch.setattr(which, "_entries", dict(which._entries))
     monkeypatch.setattr(which, "_broken", {})
+
+
+def pretrain_tiny_mae(out: Path, steps: int) -> Path:
+    """A directory this suite pretrained: ``steps`` steps of a one-layer mae on four barcodes."""
+    from benchbarcode.models.presets import get_preset
+    from benchbarcode.pretrain import PretrainJob, pretrain
+
+    preset = get_preset("mae", "tiny").with_overrides(steps=steps, layers=1, hidden=32, heads=2, intermediate=64,
+                                                      batch_size=4, warmup_steps=1)
+    pretrain(PretrainJob("mae", preset, ["ACGT" * 40, "TTGACCA" * 20, "GATTACA" * 21, "CCGGTA" * 30], out,
+                         progress=False))
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hf_models
 import pytest
+from conftest import pretrain_tiny_mae
 
 from benchbarcode.cli import main
 from benchbarcode.cli.common import budget_line
@@ -27,15 +28,7 @@ def hf_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pretrained_dir(tmp_path_factory):
     """A directory this suite pretrained (two steps of a one-layer mae)."""
-    from benchbarcode.models.presets import get_preset
-    from benchbarcode.pretrain import PretrainJob, pretrain
-
-    preset = get_preset("mae", "tiny").with_overrides(steps=2, layers=1, hidden=32, heads=2, intermediate=64,
-                                                      batch_size=4, warmup_steps=1)
-    out = tmp_path_factory.mktemp("pretrained") / "mae"
-    pretrain(PretrainJob("mae", preset, ["ACGT" * 40, "TTGACCA" * 20, "GATTACA" * 21, "CCGGTA" * 30], out,
-                         progress=False))
-    return out
+    return pretrain_tiny_mae(tmp_path_factory.mktemp("pretrained") / "mae", steps=2)
 
 
 def records(hf_dir, pretrained_dir) -> dict[str, tuple[dict, str]]:

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from conftest import pretrain_tiny_mae
 from safetensors.torch import load_file, save_file
 
 from benchbarcode.canonical import file_sha256, safetensors_sha256, tensors_sha256
@@ -53,15 +54,7 @@ def test_a_changed_value_dtype_shape_or_name_changes_it(change):
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
     """A directory written by pretraining (one step of a one-layer mae)."""
-    from benchbarcode.models.presets import get_preset
-    from benchbarcode.pretrain import PretrainJob, pretrain
-
-    preset = get_preset("mae", "tiny").with_overrides(steps=1, layers=1, hidden=32, heads=2, intermediate=64,
-                                                      batch_size=4, warmup_steps=1)
-    out = tmp_path_factory.mktemp("identity") / "mae"
-    pretrain(PretrainJob("mae", preset, ["ACGT" * 40, "TTGACCA" * 20, "GATTACA" * 21, "CCGGTA" * 30], out,
-                         progress=False))
-    return out
+    return pretrain_tiny_mae(tmp_path_factory.mktemp("identity") / "mae", steps=1)
 
 
 def _rewrite(directory, state: dict, metadata: dict) -> None:
