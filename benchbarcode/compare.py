@@ -162,6 +162,8 @@ def compare(path_a: str | Path, path_b: str | Path, seed: int = SEED) -> list[di
         raise UserError(f"{path_a} and {path_b} share no task ({', '.join(a)} vs {', '.join(b)})")
     from benchbarcode.summary import canonical_order
 
+    for t in shared:  # what does not compare is said before any outcome file is read
+        _check_comparable(a[t][1], b[t][1], t)
     return [compare_task(_side(*a[t]), _side(*b[t]), seed) for t in canonical_order(shared)]
 
 

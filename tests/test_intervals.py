@@ -180,6 +180,10 @@ def test_compare_refuses_what_does_not_compare(runs, tmp_path, capsys):
     (old / "open-world.json").write_text(json.dumps(result))
     assert main(["compare", str(dirs[4] / "open-world.json"), str(old / "open-world.json")]) == 2
     assert "no per-query outcomes" in capsys.readouterr().err
+    result["data"]["content_hash"] = "0" * 64  # other data and no outcomes: the data is what is said
+    (old / "open-world.json").write_text(json.dumps(result))
+    assert main(["compare", str(dirs[4] / "open-world.json"), str(old / "open-world.json")]) == 2
+    assert "different data (content_hash" in capsys.readouterr().err
     assert main(["compare", str(dirs[4] / "open-world.json"), str(tmp_path / "nothing")]) == 2
     assert "no such result file or run directory" in capsys.readouterr().err
 

@@ -8,7 +8,7 @@ import json
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare two runs query by query (paired bootstrap, exact McNemar)",
                        description="For each task both hold: the main scores, their difference A - B with a "
-                                   "paired bootstrap 95 %% interval over the same queries, and for classification "
+                                   "paired bootstrap 95 % interval over the same queries, and for classification "
                                    "tasks an exact McNemar test on the queries only one of them got right. A and B "
                                    "are result files (<task>.json) or run directories; they must be on the same "
                                    "data, splits and task protocol.")
