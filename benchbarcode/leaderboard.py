@@ -15,7 +15,7 @@ Under a table of BIOSCAN-5M measured with the reference protocol
 of the same checkpoint with the difference measured − reported; no other table shows them.
 
 Rendering (markdown via tabulate, CSV via pandas, a self-contained HTML page, JSON with full
-precision, a matplotlib figure) reads the same :class:`Table` objects; every float shown is
+precision, and the figure of :mod:`benchbarcode.board_plot`) reads the same :class:`Table` objects; every float shown is
 rounded once, by :func:`number`. The output depends only on the results' contents: rows, tables and
 seeds are ordered by content, and a (row, seed, task) held by more than one file is taken from the
 newest result (by its date, then run id).
@@ -26,7 +26,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -352,17 +351,19 @@ def _rank(rows: list[Row]) -> None:
 
 
 # ----------------------------------------------------------------------------- cells
-def _flops(row: Row) -> float | None:
+def pretraining_flops(row: Row) -> float | None:
+    """The mean pretraining FLOPs over the row's seeds (None when no result states them)."""
     return sum(row.flops.values()) / len(row.flops) if row.flops else None
 
 
-def _budget_cell(row: Row) -> str:
+def pretraining_text(row: Row) -> str:
+    """What the row's pretraining was: sequences (or steps) and FLOPs, or why there is no budget."""
     budget = row.budget
     unstated = unstated_budget(budget)
     if unstated is not None:
         return unstated
     sequences = f"{budget['sequences']:,} seq" if budget.get("sequences") else f"{budget['steps']:,} steps"
-    flops = _flops(row)
+    flops = pretraining_flops(row)
     return sequences + (f", {flops:.2e} FLOPs" if flops else "")
 
 
@@ -422,7 +423,7 @@ def _cells(table: Table, row: Row) -> list[str]:
         f" (incomplete: no {', '.join(row.missing)})" if row.missing else "")
     params = row.meta.get("parameters")
     return ["-" if row.rank is None else str(row.rank), label, row.meta.get("objective", "-"),
-            "-" if params is None else f"{params:,}", _budget_cell(row), str(len(row.seeds)),
+            "-" if params is None else f"{params:,}", pretraining_text(row), str(len(row.seeds)),
             *(_metric_cell(row, c, table.tasks.get(c, {}).get("main_score", "")) for c in table.columns),
             _control_cell(row), *_cost_cells(row)]
 
@@ -557,7 +558,7 @@ def _record(table: Table, row: Row) -> dict:
               "encoder": row.label, "name": row.meta["name"], "objective": row.meta.get("objective"),
               "similarity": Similarity.of(row.meta.get("similarity")).value,
               "parameters": row.meta.get("parameters"), "pretraining_steps": row.budget.get("steps"),
-              "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": _flops(row),
+              "pretraining_sequences": row.budget.get("sequences"), "pretraining_flops": pretraining_flops(row),
               "supervision": row.budget.get("supervision"),
               "seeds": " ".join(map(str, row.seeds)), "incomplete": " ".join(row.missing),
               "unscored": " ".join(sorted(row.unscored))}
@@ -648,73 +649,3 @@ def render(tables: list[Table], fmt: str, notes: str | None = None) -> str:
     if fmt == "json":
         return to_json(tables)
     raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-
-
-# ----------------------------------------------------------------------------- the figure
-def pareto(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats (less or equal x, greater or equal y, one strictly)."""
-    front = []
-    for i, (x, y) in enumerate(points):
-        if not any((x2 <= x and y2 >= y) and (x2 < x or y2 > y) for j, (x2, y2) in enumerate(points) if j != i):
-            front.append(i)
-    return sorted(front, key=lambda i: points[i])
-
-
-def _label_heights(xs: list[float], ys: list[float], gap: float) -> list[float]:
-    """Heights for the points' labels: each at its point, moved up just enough to stay ``gap``
-    above the label below it when the two points stand within half a decade of each other."""
-    heights = list(ys)
-    placed: list[int] = []
-    for i in sorted(range(len(ys)), key=lambda i: (ys[i], xs[i])):
-        for j in placed:
-            if abs(math.log10(xs[i] / xs[j])) < 0.5 and heights[i] - heights[j] < gap:
-                heights[i] = heights[j] + gap
-        placed.append(i)
-    return heights
-
-
-def plot(tables: list[Table], path, fmt: str = "png") -> None:
-    """The summary score (mean ± std over seeds) against pretraining FLOPs, one panel per table;
-    encoders without pretraining stand at the left edge, labelled; the Pareto front is drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "benchbarcode"  # stable ids: the same results, the same file
-    drawn = [t for t in tables if any(SUMMARY in r.metrics for r in t.rows)]
-    if not drawn:
-        raise UserError("--plot: no row has both closed-world and open-world results to draw")
-    fig, axes = plt.subplots(1, len(drawn), figsize=(7.5 * len(drawn), 5.5), squeeze=False)
-    for ax, table in zip(axes[0], drawn):
-        rows = [r for r in table.rows if SUMMARY in r.metrics]
-        trained = [_flops(r) for r in rows if _flops(r)]
-        edge = 10 ** math.floor(math.log10(min(trained)) - 1) if trained else 1.0
-        xs = [_flops(r) or edge for r in rows]
-        ys = [r.metrics[SUMMARY].mean for r in rows]
-        errs = [r.metrics[SUMMARY].std or 0.0 for r in rows]
-        ax.errorbar(xs, ys, yerr=errs, fmt="o", color="#1f5fa8", ecolor="#8aa9cf", capsize=3)
-        low = min(y - e for y, e in zip(ys, errs))
-        high = max(y + e for y, e in zip(ys, errs))
-        span = max(high - low, 0.02)
-        ax.set_ylim(low - 0.1 * span, high + 0.15 * span)  # room for the outermost labels
-        texts = [row.label + ("" if _flops(row) else " (no pretraining)") for row in rows]
-        for x, y, ty, text in zip(xs, ys, _label_heights(xs, ys, 0.06 * span), texts):
-            ax.annotate(text, (x, y), xytext=(x * 1.25, ty), textcoords="data", fontsize=8, va="center",
-                        arrowprops={"arrowstyle": "-", "color": "#999", "lw": 0.6} if ty != y else None)
-        front = pareto(list(zip(xs, ys)))
-        ax.plot([xs[i] for i in front], [ys[i] for i in front], "--o", color="#c0392b", lw=1, ms=13,
-                mfc="none", label="Pareto front (no other encoder has less compute and a higher score)")
-        ax.set_xscale("log")
-        ax.margins(x=0.12)  # room for the labels of the outermost points
-        ax.axvline(edge * 3, color="#ccc", lw=0.8)
-        ax.set_xlabel("pretraining compute (FLOPs, log scale; left of the line: none)")
-        ax.set_ylabel("harmonic mean of closed- and open-world accuracy\n(mean ± std over seeds)")
-        ax.set_title(table.title, fontsize=10)
-        ax.legend(loc="best", fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.suptitle("benchbarcode leaderboard: accuracy against pretraining compute")
-    fig.tight_layout()
-    metadata = {"Software": None} if fmt == "png" else {"Date": None}  # no version or date: reproducible bytes
-    fig.savefig(path, format=fmt, dpi=120, metadata=metadata)
-    plt.close(fig)

@@ -291,11 +291,3 @@ SCORES_TASKS = ("closed-world", "open-world", "unseen-species", "clustering", "b
 def _label(meta: dict) -> str:
     options = {k: v for k, v in (meta.get("options") or {}).items() if k != "seed"}
     return meta["name"] + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
-
-
-def test_plot_labels_of_coinciding_points_do_not_overlap():
-    """Two encoders with the same score and no pretraining (e.g. two identical controls) get
-    labels one gap apart; a point far to the right keeps its label at its own height."""
-    heights = leaderboard._label_heights([1e11, 1e11, 1e13], [0.8, 0.8, 0.8], gap=0.01)
-    assert sorted(heights[:2]) == pytest.approx([0.8, 0.81]) and heights[2] == 0.8
-    assert leaderboard._label_heights([1e11, 1e11], [0.5, 0.9], gap=0.01) == [0.5, 0.9]

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                    help="default: from --out's suffix, else markdown")
     p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of standard output")
     p.add_argument("--plot", metavar="FILE.png|FILE.svg",
-                   help="also draw the summary score against pretraining FLOPs")
+                   help="also draw the rank key against pretraining compute and the cost of use")
     p.add_argument("--data", metavar="NAME-OR-HASH", help="only the tables of this data set (name or hash prefix)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="leave out result files that fail validation (listed on stderr) instead of stopping")
@@ -73,8 +73,10 @@ def handle(args) -> int:
                                outcomes=outcomes_reader({id(result): path for path, result in located}))
     text = leaderboard.render(tables, fmt, notes)
     if args.plot:
+        from benchbarcode import board_plot
+
         with atomic_path(args.plot) as tmp:
-            leaderboard.plot(tables, tmp, Path(args.plot).suffix.lower()[1:])
+            board_plot.draw(tables, tmp, Path(args.plot).suffix.lower()[1:])
     if args.out:
         write_text_atomic(args.out, text)
     else:
