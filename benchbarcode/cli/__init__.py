@@ -25,6 +25,28 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
+class _Prefixed(logging.Formatter):
+    """benchbarcode's own records as ``benchbarcode: message``; another library's (only its
+    warnings and errors get here) name their logger and level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        own = record.name == "benchbarcode" or record.name.startswith("benchbarcode.")
+        return f"{'benchbarcode' if own else f'{record.name} {record.levelname.lower()}'}: {super().format(record)}"
+
+
+def _log_to_stderr(quiet: bool) -> None:
+    """Log lines on stderr: benchbarcode's from INFO up (``quiet``: from WARNING up), every other
+    library's from WARNING up (the root's level). Where logging is set up already (an application
+    calling :func:`main`, pytest), it is left as it is."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Prefixed())
+    root.addHandler(handler)
+    logging.getLogger("benchbarcode").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="benchbarcode",
@@ -51,8 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         choices = [a for a in own._subparsers._group_actions[0].choices] if own._subparsers else []
         own.error(f"a command is required: {', '.join(choices)}")
-    if not getattr(args, "quiet", False):
-        logging.basicConfig(format="benchbarcode: %(message)s", level=logging.INFO)
+    _log_to_stderr(quiet=getattr(args, "quiet", False))
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
