@@ -1,4 +1,4 @@
-"""The README's plugin example, as a new user takes it: its files written out, installed with pip
+"""The plugin example of docs/plugins.md, as a new user takes it: its files written out, installed with pip
 into a folder of their own, and run through ``benchbarcode run`` in a fresh process."""
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 BLOCK = re.compile(r"```(python|toml)\n# (my-plugin/\S+)(, added)?\n(.*?)```", re.S)
 
 
-def readme_files() -> dict[str, str]:
-    """``{relative path: text}`` of the README's ``# my-plugin/...`` blocks (``, added`` appends)."""
+def example_files() -> dict[str, str]:
+    """``{relative path: text}`` of the page's ``# my-plugin/...`` blocks (``, added`` appends)."""
     files: dict[str, str] = {}
-    for _, path, added, body in BLOCK.findall(README.read_text(encoding="utf-8")):
+    for _, path, added, body in BLOCK.findall(PAGE.read_text(encoding="utf-8")):
         files[path] = files.get(path, "") + "\n" + body if added else body
     return files
 
 
-def test_the_readme_example_is_small():
-    files = readme_files()
+def test_the_plugin_example_is_small():
+    files = example_files()
     assert set(files) == {"my-plugin/gcplugin/encoder.py", "my-plugin/gcplugin/task.py",
                           "my-plugin/pyproject.toml"}
     encoder_lines = [line for line in files["my-plugin/gcplugin/encoder.py"].splitlines() if line.strip()]
@@ -35,8 +35,8 @@ def test_the_readme_example_is_small():
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("readme")
-    for path, text in readme_files().items():
+    root = tmp_path_factory.mktemp("plugin")
+    for path, text in example_files().items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
     site = root / "site"
@@ -54,7 +54,7 @@ def benchbarcode(site: Path, tmp_path: Path, *args: str) -> subprocess.Completed
                           text=True, timeout=600)
 
 
-def test_the_readme_plugins_run_without_touching_benchbarcode(installed, tmp_path):
+def test_the_plugin_example_runs_without_touching_benchbarcode(installed, tmp_path):
     listing = benchbarcode(installed, tmp_path, "encoders", "--json")
     assert listing.returncode == 0, listing.stderr[-2000:]
     rows = {row["name"]: row for row in json.loads(listing.stdout)}
