@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from benchbarcode.canonical import digest
 from benchbarcode.contracts import Similarity, is_embedding
+from benchbarcode.data.dataset import is_local_file
 from benchbarcode.errors import UserError
 from benchbarcode.protocol_names import DEFAULT_PROTOCOL
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
@@ -90,6 +91,7 @@ class Table:
     commands: list[str]
     versions: list[str]
     reported: list[ReportedRow] = field(default_factory=list)  # published figures (BIOSCAN-5M only)
+    local_sources: list[str] = field(default_factory=list)  # --data paths of the machine that ran them
 
     @property
     def title(self) -> str:
@@ -223,8 +225,10 @@ def _table(data_identity: dict, members: list, profiles: list[dict], outcomes=No
                        if t not in row.metrics and t not in row.unscored and _applies(t, row.meta)]
     _pair_controls(rows, outcomes)
     _rank(rows)
+    sources = {r["data"]["source"] for _, cells in members for r in cells.values()}
     return Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
-                 sorted(c for c in commands if c), sorted(versions), _reported(data_identity, tasks, rows))
+                 sorted(c for c in commands if c), sorted(versions), _reported(data_identity, tasks, rows),
+                 sorted(s for s in sources if is_local_file(s)))
 
 
 def _reported(data_identity: dict, tasks: dict, rows: list[Row]) -> list[ReportedRow]:
@@ -501,6 +505,16 @@ def _reported_note(table: Table) -> str | None:
             "`benchbarcode reported` lists the figures and their checkpoints).")
 
 
+def reproduce_notes(table: Table) -> list[str]:
+    """What the Reproduce commands need that a clone lacks: each local ``--data`` file."""
+    return [f"`--data {source}`: a local file, not in this repository ({table.data['name']}, content hash "
+            f"{table.data['content_hash'][:12]}); pass the path of your copy." for source in table.local_sources]
+
+
+def leaderboard_command(table: Table) -> str:
+    return f"benchbarcode leaderboard --results-dir RESULTS_DIR --data {table.data['content_hash'][:12]}"
+
+
 def to_markdown(tables: list[Table], notes: str | None = None) -> str:
     from tabulate import tabulate
 
@@ -513,9 +527,8 @@ def to_markdown(tables: list[Table], notes: str | None = None) -> str:
         note = _reported_note(table)
         if note:
             parts += [note, ""]
-        parts += ["Reproduce:", "", "```bash", *table.commands,
-                  f"benchbarcode leaderboard --results-dir RESULTS_DIR --data {table.data['content_hash'][:12]}",
-                  "```", ""]
+        parts += ["Reproduce:", "", "```bash", *table.commands, leaderboard_command(table), "```", ""]
+        parts += [line for note in reproduce_notes(table) for line in (note, "")]
     parts += [LEGEND, ""]
     if notes:
         parts += [notes.rstrip("\n"), ""]
@@ -605,6 +618,7 @@ def _values(table: Table, line) -> dict:
 
 def to_json(tables: list[Table]) -> str:
     doc = {"tables": [{"data": t.data, "tasks": t.tasks, "commands": t.commands, "versions": t.versions,
+                       "reproduce_notes": reproduce_notes(t),
                        "rows": [{**rec, "values": _values(t, line)} for rec, line in zip(_records([t]), _lines(t))],
                        **({"reported_note": _reported_note(t)} if t.reported else {})}
                       for t in tables], "legend": LEGEND}

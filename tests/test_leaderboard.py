@@ -193,6 +193,20 @@ def test_cli_formats_plot_and_html_is_self_contained(results, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("data,data_hash,protocol,rank,encoder")
 
 
+def test_reproduce_says_which_data_file_a_clone_lacks(tmp_path):
+    local = {**OTHER_DATA, "source": "../shared/data/bold.tsv"}
+    root = tmp_path / "results"
+    for data in (DATA, local, {**DATA, "name": "BIOSCAN-5M", "source": "bioscan5m:/data/b5m", "content_hash": "c" * 64}):
+        write(root, encoder_meta("kmer", 0), "open-world", 0, 0.9, data=data)
+    tables = leaderboard.build(load_results(root))
+    assert [t.local_sources for t in tables] == [[], ["../shared/data/bold.tsv"], []]  # sim and a download: no note
+    note = ("`--data ../shared/data/bold.tsv`: a local file, not in this repository (bold.tsv, content hash "
+            "bbbbbbbbbbbb); pass the path of your copy.")
+    assert leaderboard.reproduce_notes(tables[1]) == [note]
+    assert f"```\n\n{note}\n" in leaderboard.render(tables, "markdown")  # under the commands
+    assert [t["reproduce_notes"] for t in json.loads(leaderboard.render(tables, "json"))["tables"]] == [[], [note], []]
+
+
 def test_bad_inputs_are_one_line_errors_and_write_nothing(results, tmp_path, capsys):
     out = tmp_path / "board.md"
     (tmp_path / "empty").mkdir()
