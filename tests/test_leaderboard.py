@@ -176,10 +176,13 @@ def test_newest_result_wins_for_one_seed(tmp_path):
     assert table.rows[0].metrics["open-world"].values == {0: 0.9}
 
 
-def test_cli_formats_plot_and_html_is_self_contained(results, tmp_path, capsys):
+def test_cli_formats_plot_and_says_what_it_wrote(results, tmp_path, capsys):
     out = tmp_path / "board"
     assert main(["leaderboard", "--results-dir", str(results), "--out", str(out / "b.html"),
                  "--plot", str(out / "b.png")]) == 0
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.splitlines() == [f"benchbarcode: wrote {out / 'b.html'} (html, 1 table, 3 rows)",
+                                                         f"benchbarcode: wrote {out / 'b.png'} (png figure)"]
     page = (out / "b.html").read_text()
     assert page.startswith("<!doctype html>") and "<table>" in page and "<script" not in page
     assert "http" not in page.replace("https://", "")  # no external asset
@@ -189,8 +192,10 @@ def test_cli_formats_plot_and_html_is_self_contained(results, tmp_path, capsys):
                  "--plot", str(out / "c.png")]) == 0
     assert (out / "c.png").read_bytes() == png  # the same results, the same figure
     assert json.loads((out / "again.png").read_text())["tables"][0]["rows"][0]["encoder"] == "kmer (k=4)"
+    capsys.readouterr()
     assert main(["leaderboard", "--results-dir", str(results), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("data,data_hash,protocol,rank,encoder")
+    said = capsys.readouterr()
+    assert said.out.startswith("data,data_hash,protocol,rank,encoder") and said.err == ""  # standard output: the board only
 
 
 def test_reproduce_says_which_data_file_a_clone_lacks(tmp_path):
