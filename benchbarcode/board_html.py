@@ -124,7 +124,9 @@ def _provenance(table: Table, row: Row) -> str:
         c = row.cost
         facts.append(("inference cost", f"{c['sequences_per_s']:,.0f} sequences/s, peak "
                       + ("-" if c["peak_mb"] is None else f"{c['peak_mb']:,.0f} MB")
-                      + f" at batch {c['batch_size']}, {c['device']} {c['dtype']}, {c['threads']} thread(s), {c['machine']}"))
+                      + f" at batch {c['batch_size']}, {c['device']} {c['dtype']}, "
+                      + ("threads not recorded" if c["threads"] is None else f"{c['threads']} thread(s)")
+                      + f", {c['machine']}"))
     runs = sorted({r["run_id"] for r in row.results.values()})
     facts.append(("runs", ", ".join(runs)))
     versions = sorted({", ".join(f"{k} {v}" for k, v in sorted((r.get("environment") or {}).get("versions", {}).items()))
