@@ -82,14 +82,18 @@ def draw(tables: list[Table], path, fmt: str) -> None:
             figure[0].savefig(path, format="png", dpi=110, metadata={"Software": None})
 
 
-def svg(tables: list[Table]) -> str | None:
+def svg(tables: list[Table], ids: str = "") -> str | None:
     """The figure as one inline-ready ``<svg ...>...</svg>`` element (no prolog, doctype or
-    comments), each point with a ``<title>`` (its hover text); None when no table has a ranked row."""
+    comments), each point with a ``<title>`` (its hover text); None when no table has a ranked row.
+    ``ids`` prefixes every element id and reference, so several figures can share one page."""
     import matplotlib
 
     with matplotlib.rc_context(_RC):
         figure = _figure(tables)
-        return None if figure is None else _svg_text(*figure)
+        if figure is None:
+            return None
+        text = _svg_text(*figure)
+    return re.sub(r'(\bid="|url\(#|href="#)', rf"\g<1>{ids}", text) if ids else text
 
 
 def _svg_text(fig, hover: dict[str, str]) -> str:

@@ -14,8 +14,8 @@ Under a table of BIOSCAN-5M measured with the reference protocol
 (:mod:`benchbarcode.reported`) are shown as marked, unranked rows, each right under the measured row
 of the same checkpoint with the difference measured − reported; no other table shows them.
 
-Rendering (markdown via tabulate, CSV via pandas, a self-contained HTML page, JSON with full
-precision, and the figure of :mod:`benchbarcode.board_plot`) reads the same :class:`Table` objects; every float shown is
+Rendering (markdown via tabulate, CSV via pandas, an HTML page (:mod:`benchbarcode.board_html`), JSON with full
+precision, the figure of :mod:`benchbarcode.board_plot`) reads the same :class:`Table` objects; every float shown is
 rounded once, by :func:`number`. The output depends only on the results' contents: rows, tables and
 seeds are ordered by content, and a (row, seed, task) held by more than one file is taken from the
 newest result (by its date, then run id).
@@ -23,7 +23,6 @@ newest result (by its date, then run id).
 
 from __future__ import annotations
 
-import html
 import io
 import json
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from benchbarcode.canonical import digest
 from benchbarcode.contracts import Similarity, is_embedding
+from benchbarcode.data.dataset import is_local_file
 from benchbarcode.errors import UserError
 from benchbarcode.protocol_names import DEFAULT_PROTOCOL
 from benchbarcode.registry import TASKS, EncoderMeta, control_of
@@ -89,6 +89,7 @@ class Table:
     commands: list[str]
     versions: list[str]
     reported: list[ReportedRow] = field(default_factory=list)  # published figures (BIOSCAN-5M only)
+    local_sources: list[str] = field(default_factory=list)  # --data paths of the machine that ran them
 
     @property
     def title(self) -> str:
@@ -222,8 +223,10 @@ def _table(data_identity: dict, members: list, profiles: list[dict], outcomes=No
                        if t not in row.metrics and t not in row.unscored and _applies(t, row.meta)]
     _pair_controls(rows, outcomes)
     _rank(rows)
+    sources = {r["data"]["source"] for _, cells in members for r in cells.values()}
     return Table(data_identity, {t: tasks[t] for t in canonical_order(tasks)}, columns, rows,
-                 sorted(c for c in commands if c), sorted(versions), _reported(data_identity, tasks, rows))
+                 sorted(c for c in commands if c), sorted(versions), _reported(data_identity, tasks, rows),
+                 sorted(s for s in sources if is_local_file(s)))
 
 
 def _reported(data_identity: dict, tasks: dict, rows: list[Row]) -> list[ReportedRow]:
@@ -247,7 +250,7 @@ def _reported(data_identity: dict, tasks: dict, rows: list[Row]) -> list[Reporte
     return out
 
 
-def _lines(table: Table) -> list:
+def lines(table: Table) -> list:
     """The table's rows in display order: each measured row followed by the reported rows of its
     checkpoint; reported rows without a measured row last."""
     after: dict[int, list[ReportedRow]] = {}
@@ -410,7 +413,7 @@ def _control_cell(row: Row) -> str:
     return difference_text(row.vs_control)
 
 
-def _headers(table: Table) -> list[str]:
+def headers(table: Table) -> list[str]:
     names = [f"{c} ({table.tasks[c]['main_score']}{_queries(table, c)})" if c in table.tasks
              else f"{SUMMARY} (rank key)" for c in table.columns]
     return ["rank", "encoder", "objective", "parameters", "pretraining", "seeds", *names,
@@ -440,7 +443,7 @@ def _reported_cells(table: Table, rep: ReportedRow) -> list[str]:
     return ["-", rep.label, "-", "-", pretraining, "-", *cells, "-", "-", "-"]
 
 
-def _line_cells(table: Table, line) -> list[str]:
+def line_cells(table: Table, line) -> list[str]:
     return _reported_cells(table, line) if isinstance(line, ReportedRow) else _cells(table, line)
 
 
@@ -452,7 +455,7 @@ def _cost_cells(row: Row) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- renderers
-def _about(table: Table) -> list[str]:
+def about(table: Table) -> list[str]:
     """The lines that head a table: data, split sizes, task versions, how to reproduce."""
     d = table.data
     sizes = ", ".join(f"{k} {v:,}" for k, v in sorted(d["split_sizes"].items()))
@@ -490,7 +493,7 @@ LEGEND = (f"Cells: mean ± sample standard deviation over seeds (n = seeds; `(n=
           f"split (supervised; its closed-world score is not a probe of a label-free encoder).")
 
 
-def _reported_note(table: Table) -> str | None:
+def reported_note(table: Table) -> str | None:
     """The paragraph under a table with reported rows: what they are, where from, what Δ is."""
     if not table.reported:
         return None
@@ -502,21 +505,30 @@ def _reported_note(table: Table) -> str | None:
             "`benchbarcode reported` lists the figures and their checkpoints).")
 
 
+def reproduce_notes(table: Table) -> list[str]:
+    """What the Reproduce commands need that a clone lacks: each local ``--data`` file."""
+    return [f"`--data {source}`: a local file, not in this repository ({table.data['name']}, content hash "
+            f"{table.data['content_hash'][:12]}); pass the path of your copy." for source in table.local_sources]
+
+
+def leaderboard_command(table: Table) -> str:
+    return f"benchbarcode leaderboard --results-dir RESULTS_DIR --data {table.data['content_hash'][:12]}"
+
+
 def to_markdown(tables: list[Table], notes: str | None = None) -> str:
     from tabulate import tabulate
 
     parts = ["# benchbarcode leaderboard", "",
              "Generated by `benchbarcode leaderboard` from the result files; do not edit by hand.", ""]
     for table in tables:
-        parts += [f"## {table.title}", "", *(f"- {line}" for line in _about(table)), ""]
-        parts += [tabulate([_line_cells(table, r) for r in _lines(table)], headers=_headers(table),
+        parts += [f"## {table.title}", "", *(f"- {line}" for line in about(table)), ""]
+        parts += [tabulate([line_cells(table, r) for r in lines(table)], headers=headers(table),
                            tablefmt="github", disable_numparse=True), ""]
-        note = _reported_note(table)
+        note = reported_note(table)
         if note:
             parts += [note, ""]
-        parts += ["Reproduce:", "", "```bash", *table.commands,
-                  f"benchbarcode leaderboard --results-dir RESULTS_DIR --data {table.data['content_hash'][:12]}",
-                  "```", ""]
+        parts += ["Reproduce:", "", "```bash", *table.commands, leaderboard_command(table), "```", ""]
+        parts += [line for note in reproduce_notes(table) for line in (note, "")]
     parts += [LEGEND, ""]
     if notes:
         parts += [notes.rstrip("\n"), ""]
@@ -528,7 +540,7 @@ def _records(tables: list[Table]) -> list[dict]:
     with fields of their own (only tables that have them get these columns)."""
     out = []
     for table in tables:
-        for line in _lines(table):
+        for line in lines(table):
             out.append(_reported_record(table, line) if isinstance(line, ReportedRow) else _record(table, line))
     return out
 
@@ -606,44 +618,20 @@ def _values(table: Table, line) -> dict:
 
 def to_json(tables: list[Table]) -> str:
     doc = {"tables": [{"data": t.data, "tasks": t.tasks, "commands": t.commands, "versions": t.versions,
-                       "rows": [{**rec, "values": _values(t, line)} for rec, line in zip(_records([t]), _lines(t))],
-                       **({"reported_note": _reported_note(t)} if t.reported else {})}
+                       "reproduce_notes": reproduce_notes(t),
+                       "rows": [{**rec, "values": _values(t, line)} for rec, line in zip(_records([t]), lines(t))],
+                       **({"reported_note": reported_note(t)} if t.reported else {})}
                       for t in tables], "legend": LEGEND}
     return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n"
-
-
-def to_html(tables: list[Table], notes: str | None = None) -> str:
-    """One self-contained page: inline CSS, no script, no external asset."""
-    from tabulate import tabulate
-
-    body = []
-    for table in tables:
-        body.append(f"<h2>{html.escape(table.title)}</h2><ul>"
-                    + "".join(f"<li>{html.escape(line)}</li>" for line in _about(table)) + "</ul>")
-        body.append(tabulate([_line_cells(table, r) for r in _lines(table)], headers=_headers(table),
-                             tablefmt="html", disable_numparse=True))
-        note = _reported_note(table)
-        if note:
-            body.append(f"<p>{html.escape(note.replace('`', ''))}</p>")
-        body.append("<p>Reproduce:</p><pre>" + html.escape("\n".join(table.commands)) + "</pre>")
-    body.append(f"<p>{html.escape(LEGEND.replace('`', ''))}</p>")
-    if notes:
-        body.append("<pre class=notes>" + html.escape(notes) + "</pre>")
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-             "table{border-collapse:collapse;font-size:90%}th,td{border:1px solid #bbb;padding:4px 8px;"
-             "text-align:right;white-space:nowrap}td:nth-child(2),th:nth-child(2){text-align:left;white-space:normal;min-width:14em}"
-             "th{background:#eee;white-space:normal}"
-             "tr:nth-child(even){background:#f7f7f7}pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}")
-    return ("<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>benchbarcode leaderboard</title>"
-            f"<style>{style}</style></head><body><h1>benchbarcode leaderboard</h1>\n" + "\n".join(body)
-            + "\n</body></html>\n")
 
 
 def render(tables: list[Table], fmt: str, notes: str | None = None) -> str:
     if fmt == "markdown":
         return to_markdown(tables, notes)
     if fmt == "html":
-        return to_html(tables, notes)
+        from benchbarcode.board_html import page
+
+        return page(tables, notes)
     if fmt == "csv":
         return to_csv(tables)
     if fmt == "json":

@@ -176,21 +176,40 @@ def test_newest_result_wins_for_one_seed(tmp_path):
     assert table.rows[0].metrics["open-world"].values == {0: 0.9}
 
 
-def test_cli_formats_plot_and_html_is_self_contained(results, tmp_path, capsys):
+def test_cli_formats_plot_and_says_what_it_wrote(results, tmp_path, capsys):
     out = tmp_path / "board"
     assert main(["leaderboard", "--results-dir", str(results), "--out", str(out / "b.html"),
                  "--plot", str(out / "b.png")]) == 0
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.splitlines() == [f"benchbarcode: wrote {out / 'b.html'} (html, 1 table, 3 rows)",
+                                                         f"benchbarcode: wrote {out / 'b.png'} (png figure)"]
     page = (out / "b.html").read_text()
-    assert page.startswith("<!doctype html>") and "<table>" in page and "<script" not in page
-    assert "http" not in page.replace("https://", "")  # no external asset
+    assert page.startswith("<!doctype html>") and "<table>" in page and "<svg" in page  # tests/test_board_html.py
     png = (out / "b.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert main(["leaderboard", "--results-dir", str(results), "--out", str(out / "again.png"), "--format", "json",
                  "--plot", str(out / "c.png")]) == 0
     assert (out / "c.png").read_bytes() == png  # the same results, the same figure
     assert json.loads((out / "again.png").read_text())["tables"][0]["rows"][0]["encoder"] == "kmer (k=4)"
+    capsys.readouterr()
     assert main(["leaderboard", "--results-dir", str(results), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("data,data_hash,protocol,rank,encoder")
+    said = capsys.readouterr()
+    assert said.out.startswith("data,data_hash,protocol,rank,encoder") and said.err == ""  # standard output: the board only
+
+
+def test_reproduce_says_which_data_file_a_clone_lacks(tmp_path):
+    local = {**OTHER_DATA, "source": "../shared/data/bold.tsv"}
+    root = tmp_path / "results"
+    for data in (DATA, local, {**DATA, "name": "BIOSCAN-5M", "source": "bioscan5m:/data/b5m", "content_hash": "c" * 64}):
+        write(root, encoder_meta("kmer", 0), "open-world", 0, 0.9, data=data)
+    tables = leaderboard.build(load_results(root))
+    assert [t.local_sources for t in tables] == [[], ["../shared/data/bold.tsv"], []]  # sim and a download: no note
+    note = ("`--data ../shared/data/bold.tsv`: a local file, not in this repository (bold.tsv, content hash "
+            "bbbbbbbbbbbb); pass the path of your copy.")
+    assert leaderboard.reproduce_notes(tables[1]) == [note]
+    assert f"```\n\n{note}\n" in leaderboard.render(tables, "markdown")  # under the commands
+    assert [t["reproduce_notes"] for t in json.loads(leaderboard.render(tables, "json"))["tables"]] == [[], [note], []]
+    assert "<code>--data ../shared/data/bold.tsv</code>: a local file" in leaderboard.render(tables, "html")
 
 
 def test_bad_inputs_are_one_line_errors_and_write_nothing(results, tmp_path, capsys):

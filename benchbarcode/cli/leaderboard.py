@@ -79,6 +79,11 @@ def handle(args) -> int:
             board_plot.draw(tables, tmp, Path(args.plot).suffix.lower()[1:])
     if args.out:
         write_text_atomic(args.out, text)
+        rows = sum(len(t.rows) for t in tables)
+        print(f"benchbarcode: wrote {args.out} ({fmt}, {len(tables)} table{'s' * (len(tables) != 1)}, "
+              f"{rows} row{'s' * (rows != 1)})", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    if args.plot:
+        print(f"benchbarcode: wrote {args.plot} ({Path(args.plot).suffix.lower()[1:]} figure)", file=sys.stderr)
     return 0

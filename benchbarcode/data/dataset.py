@@ -180,8 +180,17 @@ def _twin_file(size: int, twin_seed: int, cache_dir: str | Path | None, progress
     return path
 
 
+def is_local_file(source: str) -> bool:
+    """Whether a data SOURCE is a file of the machine that ran it: not ``sim...`` or ``sim-large...``
+    (generated anywhere) and not ``bioscan5m:DIR`` (downloadable with ``--download``)."""
+    return not (source in ("sim", "sim-large") or source.startswith(("sim:", "sim-large:", "bioscan5m:")))
+
+
 def _read_source(source: str, download: bool, cache_dir: str | Path | None = None,
                  progress: bool = False) -> tuple[RawTable, str]:
+    if is_local_file(source):
+        path = Path(source)
+        return read_file(path), path.name
     if source == "sim-large" or source.startswith("sim-large:"):
         size, twin_seed = parse_twin_source(source)
         raw = read_file(_twin_file(size, twin_seed, cache_dir, progress))
@@ -194,18 +203,15 @@ def _read_source(source: str, download: bool, cache_dir: str | Path | None = Non
         frame = simulate(n_records=size, seed=sim_seed)
         frame["_line"] = np.arange(1, len(frame) + 1)
         return RawTable(frame, f"sim:{size}:{sim_seed}", "simulator", "sequence"), f"sim:{size}:{sim_seed}"
-    if source.startswith("bioscan5m:"):
-        directory = Path(source.split(":", 1)[1] or ".")
-        found = find_bioscan5m_metadata(directory)
-        if found is None:
-            if not download:
-                raise UserError(f"{directory}: no BIOSCAN_5M_Insect_Dataset_metadata file found; "
-                                "pass --download to fetch it (needs the bioscan-dataset package "
-                                "and network)")
-            found = download_bioscan5m(directory)
-        return read_file(found), "BIOSCAN-5M"
-    path = Path(source)
-    return read_file(path), path.name
+    directory = Path(source.split(":", 1)[1] or ".")  # bioscan5m:DIR
+    found = find_bioscan5m_metadata(directory)
+    if found is None:
+        if not download:
+            raise UserError(f"{directory}: no BIOSCAN_5M_Insect_Dataset_metadata file found; "
+                            "pass --download to fetch it (needs the bioscan-dataset package "
+                            "and network)")
+        found = download_bioscan5m(directory)
+    return read_file(found), "BIOSCAN-5M"
 
 
 def load_barcodes(source: str = "sim", *, seed: int = 0, max_length: int = 660,
