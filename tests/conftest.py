@@ -15,6 +15,14 @@ os.environ["HF_HOME"] = str(_HF_HOME)
 os.environ["HF_MODULES_CACHE"] = str(_HF_HOME / "modules")
 os.environ.pop("HF_HUB_CACHE", None)
 os.environ.pop("TRANSFORMERS_CACHE", None)
+# No test uses the user's benchbarcode cache either: a cache of this process's own (tests that need
+# another set BENCHBARCODE_CACHE themselves). Two xdist workers never share one.
+os.environ["BENCHBARCODE_CACHE"] = tempfile.mkdtemp(prefix="benchbarcode-tests-cache-")
+# Under pytest-xdist (pyproject's addopts: -n 2) each worker is one process per core: one OpenMP
+# thread each, and so for the processes the tests start (torchrun, the CLI), unless set already.
+# Set before torch is imported, which reads it then.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 SHARED_BOLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bold_insects_coi5p.tsv.gz"
 

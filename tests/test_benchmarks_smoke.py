@@ -11,6 +11,12 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
 
 
+def worker_free(environ) -> dict:
+    """``environ`` less the xdist worker's variables: the pytest started here is no worker (a
+    worker's name there makes pytest-benchmark disable itself)."""
+    return {k: v for k, v in environ.items() if not k.startswith("PYTEST_XDIST_")}
+
+
 def test_every_benchmark_runs_once(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
@@ -18,7 +24,7 @@ def test_every_benchmark_runs_once(tmp_path):
          "--benchmark-only", "--benchmark-min-rounds=1", "--benchmark-max-time=0.000001",
          "--benchmark-warmup=off", f"--benchmark-json={out}"],
         capture_output=True, text=True, timeout=900, cwd=BENCHMARKS.parents[1],
-        env={**os.environ, "BENCHBARCODE_BENCH_SMOKE": "1", "BENCHBARCODE_CACHE": str(tmp_path / "cache")})
+        env={**worker_free(os.environ), "BENCHBARCODE_BENCH_SMOKE": "1", "BENCHBARCODE_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     import json
 

@@ -105,9 +105,11 @@ with exclusive(sys.argv[1], "nothing"):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_a_lock_dies_with_its_holder(tmp_path, sig):
     """Ctrl-C or a crash while holding the lock leaves no stale lock: the next run gets it at once
-    (the empty lock file itself stays)."""
+    (the empty lock file itself stays). The holder gets SIGINT as from a terminal, whatever pytest
+    inherited (a pytest started in the background ignores it, and so would its children)."""
     lock = tmp_path / "key.lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     try:
         assert holder.stdout.readline().strip() == "held"
         assert _held(lock)

@@ -517,3 +517,13 @@ def test_umap_reduction_is_reused_for_identical_inputs_only(monkeypatch):
         clustering.reduce(x, seed=1)
     with pytest.raises(AssertionError):
         clustering.reduce(x + 1e-3, seed=0)
+
+
+def test_umap_leaves_the_torch_thread_count_as_it_found_it():
+    """numba (UMAP's compiler, OpenMP layer) sets the process's OpenMP thread count, which torch
+    reads: a run under OMP_NUM_THREADS=1 went on with as many threads as cores after clustering."""
+    from benchbarcode.tasks import clustering
+
+    assert torch.get_num_threads() == 1  # one_torch_thread
+    clustering.reduce(np.random.default_rng(1).normal(size=(80, 8)).astype(np.float32), seed=2)
+    assert torch.get_num_threads() == 1
