@@ -507,8 +507,11 @@ def reported_note(table: Table) -> str | None:
 
 def reproduce_notes(table: Table) -> list[str]:
     """What the Reproduce commands need that a clone lacks: each local ``--data`` file."""
-    return [f"`--data {source}`: a local file, not in this repository ({table.data['name']}, content hash "
-            f"{table.data['content_hash'][:12]}); pass the path of your copy." for source in table.local_sources]
+    protocol = table.data.get("protocol") or DEFAULT_PROTOCOL
+    check = "benchbarcode data describe --data FILE" + ("" if protocol == DEFAULT_PROTOCOL else f" --protocol {protocol}")
+    return [f"`--data {source}`: a local file, not in this repository ({table.data['name']}); pass the path of "
+            f"your copy. Its records as read here have content hash {table.data['content_hash'][:12]} "
+            f"(`{check}` prints your copy's)." for source in table.local_sources]
 
 
 def leaderboard_command(table: Table) -> str:

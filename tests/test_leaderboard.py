@@ -204,8 +204,9 @@ def test_reproduce_says_which_data_file_a_clone_lacks(tmp_path):
         write(root, encoder_meta("kmer", 0), "open-world", 0, 0.9, data=data)
     tables = leaderboard.build(load_results(root))
     assert [t.local_sources for t in tables] == [[], ["../shared/data/bold.tsv"], []]  # sim and a download: no note
-    note = ("`--data ../shared/data/bold.tsv`: a local file, not in this repository (bold.tsv, content hash "
-            "bbbbbbbbbbbb); pass the path of your copy.")
+    note = ("`--data ../shared/data/bold.tsv`: a local file, not in this repository (bold.tsv); pass the path of "
+            "your copy. Its records as read here have content hash bbbbbbbbbbbb (`benchbarcode data describe "
+            "--data FILE` prints your copy's).")
     assert leaderboard.reproduce_notes(tables[1]) == [note]
     assert f"```\n\n{note}\n" in leaderboard.render(tables, "markdown")  # under the commands
     assert [t["reproduce_notes"] for t in json.loads(leaderboard.render(tables, "json"))["tables"]] == [[], [note], []]
