@@ -44,6 +44,14 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     return float(min(1.0, 2 * binom.cdf(min(a_only, b_only), n, 0.5)))
 
 
+P_FLOOR = 1e-300  # below this a float p-value may have underflowed to 0; shown as "< 1e-300"
+
+
+def p_text(p: float) -> str:
+    """A p-value for display: three significant digits, or ``< 1e-300`` where float64 underflows."""
+    return f"< {P_FLOOR:.0e}" if p < P_FLOOR else f"{p:.3g}"
+
+
 @dataclass
 class Side:
     """One result to compare: its file, its record, its per-query outcomes."""

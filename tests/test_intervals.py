@@ -276,3 +276,9 @@ def test_ami_is_shown_clipped_and_stored_as_computed():
 
     assert shown("ami_agglomerative", 1.0000000000000004) == 1.0 and shown("ami_hdbscan", -0.02) == 0.0
     assert shown("accuracy", 1.5) == 1.5  # only AMI is clipped
+
+
+def test_a_p_value_that_underflows_is_shown_as_a_bound_not_zero():
+    p = compare.mcnemar_exact(3141, 4)  # the BOLD cnn vs cnn-init closed-world split: below float64's range
+    assert p == 0.0 and compare.p_text(p) == "< 1e-300"
+    assert compare.p_text(compare.mcnemar_exact(125, 375)) == "4.84e-30" and compare.p_text(1.0) == "1"

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 def handle(args) -> int:
     from tabulate import tabulate
 
-    from benchbarcode.compare import compare
+    from benchbarcode.compare import compare, p_text
     from benchbarcode.summary import number
 
     records = compare(args.a, args.b)
@@ -34,7 +34,7 @@ def handle(args) -> int:
         rows.append([r["task"], r["metric"], f"{r['n']:,}", number(r["a"]), number(r["b"]),
                      f"{number(r['difference'], sign=True)} [{number(r['low'], sign=True)}, {number(r['high'], sign=True)}]",
                      "-" if test is None else f"{test['a_only']} / {test['b_only']}",
-                     "-" if test is None else f"{test['p']:.3g}"])
+                     "-" if test is None else p_text(test["p"])])
     print(f"A: {args.a}\nB: {args.b}\n")
     print(tabulate(rows, headers=["task", "metric", "queries", "A", "B", "A - B [95 % paired bootstrap]",
                                   "only A / only B right", "McNemar p"], tablefmt="github", disable_numparse=True))
