@@ -6,6 +6,12 @@
   ``(seed, step)`` (dropout: and the rank), so ``resume`` continues exactly: the weights and the
   loss curve equal an uninterrupted run with the same seed. Ctrl-C is honoured between steps
   only (:class:`benchbarcode.runtime.StopBetweenSteps`), where the checkpoint is whole.
+* A step reads nothing back from the device, so the host can queue the next one while the device
+  works: the corpus is tokenised once onto the device and each batch drawn there
+  (:mod:`benchbarcode.pretrain_batches`); every shape is the same at every step (the objectives
+  pad to fixed widths); the loss and the budget counters accumulate in device tensors, read every
+  ``READ_EVERY`` steps, at checkpoints and at the end. ``compile=True`` runs the step under
+  ``torch.compile`` (one graph, no breaks).
 * Runs unchanged under ``torchrun`` (DDP; gloo on CPU, NCCL on GPU): the global batch, its
   offsets and its mask are split across ranks and the loss is the global batch's mean, so without
   dropout k processes take the steps of one (up to float rounding); only rank 0 writes, and the
@@ -37,6 +43,7 @@ from benchbarcode.models.presets import Preset
 from benchbarcode.models.sizes import transformer_sizes
 from benchbarcode.runtime import (
     DTYPES,
+    compile_step,
     TRIM_EVERY,
     Dist,
     Runtime,
@@ -52,6 +59,10 @@ if TYPE_CHECKING:  # torch is imported where a step needs it: `pretrain`'s argum
     import torch
 
 log = logging.getLogger("benchbarcode")
+
+#: steps between two reads of the device's loss and budget counters (and, under torchrun, two
+#: checks whether a process was asked to stop)
+READ_EVERY = 50
 
 
 def build_model(objective: str, preset: Preset):
@@ -71,33 +82,6 @@ def one_cycle_lr(step: int, preset: Preset) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
-# ----------------------------------------------------------------------------- data order
-class BatchPlan:
-    """Which sequences and offsets form each step's global batch: a pure function of the step."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, k: int):
-        if n == 0:
-            raise UserError("the pretraining corpus is empty (splits pretrain, other_heldout, train)")
-        self.n, self.batch_size, self.seed, self.k = n, batch_size, seed, k
-        self._perms: dict[int, np.ndarray] = {}
-
-    def _perm(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perms:
-            self._perms = {epoch: np.random.default_rng([self.seed, 1, epoch]).permutation(self.n)}
-        return self._perms[epoch]
-
-    def indices(self, step: int) -> np.ndarray:
-        pos = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
-        out = np.empty(self.batch_size, dtype=np.int64)
-        for epoch in np.unique(pos // self.n):
-            sel = pos // self.n == epoch
-            out[sel] = self._perm(int(epoch))[pos[sel] % self.n]
-        return out
-
-    def offsets(self, step: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, 2, step]).integers(0, self.k, size=self.batch_size)
-
-
 # ----------------------------------------------------------------------------- budget
 def _block_params(module: torch.nn.Module | None) -> int:
     """Parameters of a transformer stack without its embedding tables."""
@@ -107,9 +91,9 @@ def _block_params(module: torch.nn.Module | None) -> int:
     return sum(p.numel() for p in module.parameters()) - emb
 
 
-def step_flops(model: torch.nn.Module, enc_tokens: int, enc_len: int, dec_tokens: int,
-               dec_len: int, predicted: int) -> float:
-    """Training FLOPs of one step: 6 x (non-embedding params x tokens + attention) + head."""
+def step_flops(model: torch.nn.Module, enc_tokens, enc_len, dec_tokens, dec_len, predicted):
+    """Training FLOPs of one step: 6 x (non-embedding params x tokens + attention) + head. The
+    counts are numbers or float64 tensors (then so is the result, computed where they are)."""
     enc = model.encoder
     sizes = transformer_sizes(enc.config)
     flops = 6.0 * _block_params(enc) * enc_tokens + 6.0 * 2 * sizes["layers"] * sizes["hidden"] * enc_len * enc_tokens
@@ -135,7 +119,8 @@ def versions() -> dict:
 
 # ----------------------------------------------------------------------------- one step
 def build_optimizer(model: torch.nn.Module, preset: Preset, device: str = "cpu") -> torch.optim.Optimizer:
-    """AdamW (betas 0.9/0.98, eps 1e-6), weight decay on matrices only; the fused kernel on CUDA."""
+    """AdamW (betas 0.9/0.98, eps 1e-6), weight decay on matrices only; the fused kernel (on CPU
+    too: the for-each one reads each parameter's step count back to the host every step)."""
     import torch
 
     def decays(name: str, p) -> bool:
@@ -145,7 +130,7 @@ def build_optimizer(model: torch.nn.Module, preset: Preset, device: str = "cpu")
     no_decay = [p for n, p in model.named_parameters() if not decays(n, p)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": preset.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
-                             lr=preset.lr, betas=(0.9, 0.98), eps=1e-6, fused=device.startswith("cuda"))
+                             lr=preset.lr, betas=(0.9, 0.98), eps=1e-6, fused=True)
 
 
 def default_dtype(device: str) -> str:
@@ -158,6 +143,7 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batc
     """One optimiser step on ``batch = (input_ids, attention_mask, mask)`` (on the model's device):
     forward under autocast in ``dtype``, backward, gradient clipping, ``optimizer.step()``.
     Returns the model's outputs (``loss`` still on the device: reading it synchronises).
+    ``model`` may be the module compiled by ``torch.compile``.
 
     Under torchrun (``dist``) each process holds part of the global batch, and its mean loss is
     weighted by its share of the predicted tokens, so that DDP's average of the gradients is the
@@ -184,7 +170,9 @@ class PretrainJob:
     into the encoder directory ``out``.
 
     ``dtype``: the autocast compute dtype (default :func:`default_dtype`: bfloat16 on CUDA,
-    float32 on CPU); weights and optimizer state stay float32. ``checkpoint_every``: steps between
+    float32 on CPU); weights and optimizer state stay float32. ``compile``: run the step's forward
+    and backward under ``torch.compile`` (``fullgraph``; its first steps pay the compilation,
+    recorded as ``budget.compile_seconds``). ``checkpoint_every``: steps between
     two resumable checkpoints (default ``max(50, steps // 10)``). ``data_identity``,
     ``preset_name`` and ``encoder_name`` (default: the objective) are recorded in the metadata.
     """
@@ -203,6 +191,7 @@ class PretrainJob:
     checkpoint_every: int | None = None
     progress: bool = True
     dtype: str | None = None
+    compile: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
@@ -220,20 +209,51 @@ class _Run:
     rt: Runtime
     dtype: str
     model: torch.nn.Module
-    ddp_model: torch.nn.Module  # ``model``, wrapped in DDP under torchrun
+    forward: Callable  # what a step calls: ``model``, wrapped in DDP under torchrun, compiled if asked
     tokenizer: KmerTokenizer
     optimizer: torch.optim.Optimizer
     state: dict  # what the checkpoint holds: step, loss_history, budget, config, train_seconds
     window: list[float]  # losses not yet averaged into the history
     saved: int | None  # the step the checkpoint on disk holds
     t_start: float = 0.0  # perf_counter() at step 0, the time of earlier sessions included
+    #: the losses of the steps not read yet, and the budget so far (float64, in the order of
+    #: ``_empty_budget``), on the device (read by ``read``)
+    losses: list = field(default_factory=list)
+    budget: torch.Tensor | None = None
+    compile_seconds: float | None = None  # the first compiled step's time (compilation included)
 
     @property
     def step(self) -> int:
         return self.state["step"]
 
+    def read(self) -> float | None:
+        """Bring the device's losses and counters into the state (the loss history, the budget):
+        the only place the training loop waits for the device. Returns the last loss read."""
+        import torch
+
+        if not self.losses:
+            return None
+        losses = torch.stack(self.losses)
+        dist = self.rt.dist
+        if dist.world > 1:  # each process holds its share: the loss's mean over them is the batch's
+            import torch.distributed as tdist
+
+            tdist.all_reduce(losses)
+            losses /= dist.world
+        state, log_every = self.state, max(1, self.job.preset.steps // 2000)
+        first = state["step"] - len(self.losses)
+        for step, loss in enumerate(losses.tolist(), start=first + 1):
+            self.window.append(loss)
+            if step % log_every == 0 or step == self.job.preset.steps:
+                state["loss_history"].append([step, round(float(np.mean(self.window)), 5)])
+                self.window = []
+        state["budget"] = {key: v if key == "flops" else int(v) for key, v in zip(_empty_budget(), self.budget.tolist())}
+        self.losses = []
+        return loss
+
     def save(self) -> None:
         """Write the resumable checkpoint (rank 0), unless the one on disk holds this step."""
+        self.read()
         if self.rt.main and self.step > 0 and self.saved != self.step:
             self.state["train_seconds"] = time.perf_counter() - self.t_start
             checkpoints.save_resumable(self.job.out, self.model, self.optimizer,
@@ -242,11 +262,12 @@ class _Run:
 
 
 # ----------------------------------------------------------------------------- the run
-def pretrain(job: PretrainJob, on_step: Callable[[int, float], None] | None = None) -> dict:
+def pretrain(job: PretrainJob, on_step: Callable[[int], None] | None = None) -> dict:
     """Pretrain ``job.objective`` on ``job.sequences`` and write the encoder to ``job.out``.
 
     Returns the metadata written to ``job.out/benchbarcode.json`` (in every torchrun process).
-    ``on_step(step, loss)`` is called after every optimiser step (tests use it to interrupt a run).
+    ``on_step(step)`` is called after every optimiser step (tests use it to interrupt a run; the
+    loss is read later, every ``READ_EVERY`` steps).
     """
     run = _start_or_resume(job, *_set_up(job))
     _train(run, on_step)
@@ -264,14 +285,15 @@ def _set_up(job: PretrainJob) -> tuple[Runtime, str, dict, dict | None]:
         raise UserError(f"--batch-size {job.preset.batch_size} is not divisible by the "
                         f"{rt.dist.world} processes")
     config = {"objective": job.objective, "encoder": job.encoder, "preset": job.preset_name,
-              "recipe": job.preset.to_dict(), "seed": job.seed, "world_size": rt.dist.world, "dtype": dtype}
+              "recipe": job.preset.to_dict(), "seed": job.seed, "world_size": rt.dist.world, "dtype": dtype,
+              "compile": job.compile}
     existing = check_out(job.out, resume=job.resume, overwrite=job.overwrite)
     if job.overwrite:
         if rt.main:
             checkpoints.clear(job.out)
         existing = None
-    if existing is not None:  # a state saved before dtype was recorded ran the default
-        existing["config"] = {"dtype": default_dtype(rt.device), **existing["config"]}
+    if existing is not None:  # a state saved before dtype (compile) was recorded ran the default
+        existing["config"] = {"dtype": default_dtype(rt.device), "compile": False, **existing["config"]}
     if existing is not None and existing["config"] != config:
         raise UserError(f"{job.out}: the unfinished run was started with other settings "
                         f"({_diff(existing['config'], config)}); use the same ones or --overwrite")
@@ -321,44 +343,53 @@ def _start_or_resume(job: PretrainJob, rt: Runtime, dtype: str, config: dict, ex
     if existing is not None:
         state = checkpoints.load_resumable(job.out, model, optimizer, rt.device)
         log.info("resuming %s in %s from step %d of %d", job.objective, job.out, state["step"], job.preset.steps)
-    ddp_model = model
+    forward = model
     if rt.dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp_model = DistributedDataParallel(model, device_ids=[rt.dist.local_rank] if rt.device.startswith("cuda") else None)
-    return _Run(job, rt, dtype, model, ddp_model, tokenizer, optimizer, state, window=state.pop("window", []),
-                saved=state["step"] if existing is not None else None)
+        forward = DistributedDataParallel(model, device_ids=[rt.dist.local_rank] if rt.device.startswith("cuda") else None)
+    if job.compile:  # one graph, shapes fixed; DDP splits it at its buckets
+        forward = compile_step(forward, rt.device, fullgraph=rt.dist.world == 1)
+    budget = torch.tensor([float(state["budget"][key]) for key in _empty_budget()], dtype=torch.float64,
+                          device=rt.device)
+    return _Run(job, rt, dtype, model, forward, tokenizer, optimizer, state, window=state.pop("window", []),
+                saved=state["step"] if existing is not None else None, budget=budget)
 
 
-def _train(run: _Run, on_step: Callable[[int, float], None] | None) -> None:
+def _train(run: _Run, on_step: Callable[[int], None] | None) -> None:
     """Take the steps left, checkpointing every ``checkpoint_every`` steps and when interrupted.
 
     A step changes the weights, the optimizer state and the counters one after the other: only
     between steps do they describe the same step, so only there is an interrupt honoured (a
-    SIGINT waits for the step in flight) and a checkpoint written."""
+    SIGINT waits for the step in flight) and a checkpoint written. Under torchrun the processes
+    agree to stop every ``READ_EVERY`` steps (agreeing reads the device)."""
     job, preset, dist = run.job, run.job.preset, run.rt.dist
-    plan = BatchPlan(len(job.sequences), preset.batch_size, job.seed, preset.k)
+    corpus = _corpus(run)
     every = job.checkpoint_every or max(50, preset.steps // 10)
-    log_every = max(1, preset.steps // 2000)
     bar = _progress(preset.steps, run.step, job.progress and dist.main, job.objective)
     run.model.train()
     run.t_start = time.perf_counter() - run.state["train_seconds"]
     in_step = False
     with StopBetweenSteps() as stop:
         try:
-            while not (stopping := stop.agreed(dist, run.rt.device)) and run.step < preset.steps:
+            while run.step < preset.steps:
+                if (dist.world == 1 or run.step % READ_EVERY == 0) and (stopping := stop.agreed(dist, run.rt.device)):
+                    break
                 in_step = True
-                loss_value = _one_step(run, plan, log_every)
+                _timed_step(run, corpus)
                 in_step = False
                 if run.step % TRIM_EVERY == 0:
                     trim_heap()
+                if run.step % READ_EVERY == 0 or run.step == preset.steps:
+                    _show(run, bar, run.read())
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.3f}", seq_s=f"{run.state['budget']['sequences'] / max(1e-9, time.perf_counter() - run.t_start):.0f}")
                 if on_step is not None:
-                    on_step(run.step, loss_value)
+                    on_step(run.step)
                 if run.step % every == 0 and run.step < preset.steps:
                     run.save()
+            else:
+                stopping = False
             if stopping:
                 run.save()
                 raise KeyboardInterrupt(f"pretraining stopped after step {run.step} of {preset.steps}" + (
@@ -373,55 +404,63 @@ def _train(run: _Run, on_step: Callable[[int, float], None] | None) -> None:
         finally:
             if bar is not None:
                 bar.close()
+    run.read()
 
 
-def _one_step(run: _Run, plan: BatchPlan, log_every: int) -> float:
+def _corpus(run: _Run):
+    """The pretraining corpus, tokenised onto the device (:class:`DeviceCorpus`)."""
+    from benchbarcode.pretrain_batches import DeviceCorpus
+
+    job = run.job
+    started = time.perf_counter()
+    corpus = DeviceCorpus(job.sequences, run.tokenizer, job.preset.batch_size, job.seed, run.rt.device,
+                          mask_ratio=job.preset.mask_ratio if run.model.masks else None)
+    log.debug("tokenised %d sequences at %d offsets onto %s in %.1f s (%.0f MB)", corpus.n, corpus.n_offsets,
+              run.rt.device, time.perf_counter() - started, corpus.nbytes / 2**20)
+    return corpus
+
+
+def _timed_step(run: _Run, corpus) -> None:
+    """:func:`_one_step`; the first compiled one is timed (it compiles the step), the device awaited."""
+    if not run.job.compile or run.compile_seconds is not None:
+        return _one_step(run, corpus)
+    started = time.perf_counter()
+    _one_step(run, corpus)
+    run.read()
+    run.compile_seconds = round(time.perf_counter() - started, 2)
+    if run.rt.main:
+        log.info("compiled the %s step in %.1f s", run.job.objective, run.compile_seconds)
+
+
+def _show(run: _Run, bar, loss: float | None) -> None:
+    if bar is not None and loss is not None:
+        rate = run.state["budget"]["sequences"] / max(1e-9, time.perf_counter() - run.t_start)
+        bar.set_postfix(loss=f"{loss:.3f}", seq_s=f"{rate:.0f}")
+
+
+def _one_step(run: _Run, corpus) -> None:
     """Step ``run.step`` on this process's part of its global batch; the state then follows the
-    weights (step, budget, loss history). Returns the loss (of the whole global batch)."""
+    weights (step; the loss and budget counters, kept on the device until :meth:`_Run.read`).
+    Nothing here reads the device (a test holds it to that)."""
     import torch
 
     job, preset, dist, step = run.job, run.job.preset, run.rt.dist, run.step
-    ids_t, attn_t, mask = _batch(run, plan, step)
+    ids, attn, mask = corpus.batch(step, dist.rank, dist.world)
     torch.manual_seed(int(np.random.default_rng([job.seed, 4, step, dist.rank]).integers(2**62)))
     for g in run.optimizer.param_groups:
         g["lr"] = one_cycle_lr(step, preset)
-    device = run.rt.device
-    outputs = training_step(run.ddp_model, run.optimizer, (ids_t.to(device), attn_t.to(device), mask.to(device)),
-                            run.dtype, preset.grad_clip, dist)
-    loss_value = _mean_across(outputs["loss"].detach().float(), dist)
-    counts = _step_counts(run.model, attn_t, mask, outputs, dist)
-    step += 1  # the step is done: the state follows the weights
-    state = run.state
-    state["step"] = step
-    state["budget"] = {key: state["budget"][key] + counts[key] for key in counts}
-    run.window.append(loss_value)
-    if step % log_every == 0 or step == preset.steps:
-        state["loss_history"].append([step, round(float(np.mean(run.window)), 5)])
-        run.window = []
-    return loss_value
-
-
-def _batch(run: _Run, plan: BatchPlan, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """This process's rows of global batch ``step``: token ids, attention mask, and the mask,
-    drawn for the whole global batch (so it does not depend on the number of processes)."""
-    import torch
-
-    from benchbarcode.models.masking import sample_mask
-
-    job, dist = run.job, run.rt.dist
-    idx = plan.indices(step)[dist.rank::dist.world]
-    offsets = plan.offsets(step)[dist.rank::dist.world]
-    ids, attn = run.tokenizer([job.sequences[i] for i in idx], offset=offsets)
-    ids_t, attn_t = torch.from_numpy(ids), torch.from_numpy(attn)
-    gen = torch.Generator().manual_seed(int(np.random.default_rng([job.seed, 3, step, 0]).integers(2**62)))
-    scores = torch.rand((job.preset.batch_size, ids.shape[1]), generator=gen)[dist.rank::dist.world]
-    return ids_t, attn_t, sample_mask(ids_t, attn_t, job.preset.mask_ratio, scores=scores)
+    outputs = training_step(run.forward, run.optimizer, (ids, attn, mask), run.dtype, preset.grad_clip, dist)
+    counts = _step_counts(run.model, attn, mask, outputs, dist)
+    run.losses.append(outputs["loss"].detach().float())
+    run.budget = run.budget + counts  # step after step, as the budget was always summed
+    run.state["step"] = step + 1  # the step is done: the state follows the weights
 
 
 def _finish(run: _Run) -> dict:
     """Write the encoder and its metadata (rank 0; the metadata last) once every process is done."""
     job, preset, dist, device = run.job, run.job.preset, run.rt.dist, run.rt.device
     checksums = _param_checksums(run.model, dist)
+    run.read()
     meta = {
         "format_version": checkpoints.FORMAT_VERSION,
         "complete": True,
@@ -435,6 +474,7 @@ def _finish(run: _Run) -> dict:
         "budget": {**run.state["budget"], "steps": run.step, "batch_size": preset.batch_size,
                    "train_seconds": round(time.perf_counter() - run.t_start, 2),
                    "device": device.split(":")[0], "dtype": run.dtype, "world_size": dist.world,
+                   **({"compile": True, "compile_seconds": run.compile_seconds} if job.compile else {}),
                    "encoder_parameters": run.model.encoder_parameters(),
                    "total_parameters": sum(p.numel() for p in run.model.parameters())},
         "loss_history": run.state["loss_history"],
@@ -454,24 +494,22 @@ def _empty_budget() -> dict:
             "flops": 0.0}
 
 
-def _step_counts(model, attn, mask, outputs, dist: Dist) -> dict:
-    """This step's sequences, tokens and FLOPs, summed over the processes (budget keys)."""
+def _step_counts(model, attn, mask, outputs, dist: Dist):
+    """The step's sequences, tokens and FLOPs, summed over the processes: float64 ``[5]`` on the
+    device, in the order of the budget's keys."""
     import torch
 
-    input_tokens = int(attn.bool().sum())
-    cost = model.step_tokens(attn, mask)
-    enc_tokens = cost["encoder_tokens"]
-    predicted = int(outputs["n_predicted"])
-    flops = step_flops(model, enc_tokens, cost["encoder_len"], cost["decoder_tokens"],
+    cost = {key: v.to(torch.float64) for key, v in model.step_tokens(attn, mask).items()}
+    predicted = outputs["n_predicted"].to(torch.float64)
+    flops = step_flops(model, cost["encoder_tokens"], cost["encoder_len"], cost["decoder_tokens"],
                        cost["decoder_len"], predicted)
-    vals = torch.tensor([attn.shape[0], input_tokens, enc_tokens, predicted, flops], dtype=torch.float64,
-                        device=next(model.parameters()).device)  # NCCL reduces device tensors only
-    if dist.world > 1:
+    rows = torch.full((), attn.shape[0], dtype=torch.float64, device=attn.device)
+    counts = torch.stack([rows, attn.sum().to(torch.float64), cost["encoder_tokens"], predicted, flops])
+    if dist.world > 1:  # on the device: NCCL reduces device tensors only
         import torch.distributed as tdist
 
-        tdist.all_reduce(vals)
-    return {key: (v if key == "flops" else int(v))
-            for key, v in zip(_empty_budget(), vals.tolist())}
+        tdist.all_reduce(counts)
+    return counts
 
 
 def _token_share(n_predicted: torch.Tensor, dist: Dist) -> torch.Tensor:
@@ -482,16 +520,6 @@ def _token_share(n_predicted: torch.Tensor, dist: Dist) -> torch.Tensor:
     total = n_predicted.detach().to(torch.float64).clone()
     tdist.all_reduce(total)
     return (n_predicted.to(torch.float64) * dist.world / total.clamp(min=1)).float()
-
-
-def _mean_across(x: torch.Tensor, dist: Dist) -> float:
-    if dist.world > 1:
-        import torch.distributed as tdist
-
-        x = x.clone()
-        tdist.all_reduce(x)
-        x /= dist.world
-    return float(x)
 
 
 def _param_checksums(model, dist: Dist) -> list[float]:
@@ -542,6 +570,7 @@ class PretrainOptions:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    compile: bool = False
 
     def validate(self) -> PretrainPlan:
         """Every rule ``pretrain`` has, checked before any work (the output directory included);
@@ -609,4 +638,5 @@ class PretrainPlan:
                            sequences=sequences, out=Path(opts.out), seed=spec.seed,
                            data_identity=ds.identity(), preset_name=spec.preset, encoder_name=self.encoder.name,
                            resume=opts.resume, overwrite=opts.overwrite, device=spec.device,
-                           checkpoint_every=opts.checkpoint_every, progress=opts.progress, dtype=spec.dtype)
+                           checkpoint_every=opts.checkpoint_every, progress=opts.progress, dtype=spec.dtype,
+                           compile=opts.compile)

@@ -63,6 +63,7 @@ class ProfileOptions:
     repeats: int = 5
     min_seconds: float = 1.0  # per batch size: repeat until this much has been timed
     memory: bool = True
+    compile: bool = False  # train: the step under torch.compile (its first call, compiling, timed apart)
     results_dir: str | None = "results"  # None or '': write nothing
     command: list[str] | None = None
 
@@ -91,6 +92,10 @@ class ProfileOptions:
             raise UserError("--length must be >= 1")
         if self.repeats < 1 or self.warmup < 0:
             raise UserError("--repeats must be >= 1 and --warmup >= 0")
+        if self.compile and self.mode != "train":
+            raise UserError("--compile applies to --mode train (the pretraining step)")
+        if self.compile and self.warmup < 1:
+            raise UserError("--compile needs --warmup >= 1 (the first call compiles; it is timed apart)")
         if self.results_dir:
             from benchbarcode.fileio import check_output_dir
 
@@ -252,6 +257,7 @@ class _Workload:
         from benchbarcode.models import build_model
         from benchbarcode.models.presets import get_preset
         from benchbarcode.pretrain import build_optimizer
+        from benchbarcode.runtime import compile_step
         from benchbarcode.tokenizers import KmerTokenizer
 
         encoder = self.resolved
@@ -260,6 +266,7 @@ class _Workload:
         preset = get_preset(objective, spec.preset)
         torch.manual_seed(spec.seed)
         self.model = build_model(objective, preset).to(self.device).train()
+        self.forward = compile_step(self.model, self.device) if self.opts.compile else self.model
         self.optimizer = build_optimizer(self.model, preset, self.device)
         self.preset = preset
         self.tokenizer = KmerTokenizer(preset.k, max_len=preset.max_len)
@@ -289,7 +296,7 @@ class _Workload:
         from benchbarcode.pretrain import training_step
 
         batch = self._batch(size)
-        return lambda: training_step(self.model, self.optimizer, batch, self.opts.dtype, self.preset.grad_clip)
+        return lambda: training_step(self.forward, self.optimizer, batch, self.opts.dtype, self.preset.grad_clip)
 
     def analytic_flops(self, size: int) -> float | None:
         """Derived FLOPs of one call of batch ``size``."""
@@ -300,7 +307,7 @@ class _Workload:
         import torch
 
         ids, attn, mask = self._batch(size)
-        cost = self.model.step_tokens(attn.cpu(), mask.cpu())
+        cost = {key: int(v) for key, v in self.model.step_tokens(attn, mask).items()}
         with torch.no_grad():
             predicted = int(self.model(ids, attn, mask)["n_predicted"])
         return step_flops(self.model, cost["encoder_tokens"], cost["encoder_len"], cost["decoder_tokens"],
@@ -395,7 +402,8 @@ def cpu_peak_memory(opts: ProfileOptions, device: str) -> dict:
 # ----------------------------------------------------------------------------- the pipeline
 def profile_id(meta: EncoderMeta, opts: ProfileOptions, device: str, machine: str) -> str:
     ident = {"encoder": meta.identity(), "mode": opts.mode, "preset": opts.encoder.preset, "device": device,
-             "dtype": opts.dtype, "length": opts.length, "batch_sizes": sorted(opts.batch_sizes), "machine": machine}
+             "dtype": opts.dtype, "length": opts.length, "batch_sizes": sorted(opts.batch_sizes), "machine": machine,
+             **({"compile": True} if opts.compile else {})}
     return f"profile-{opts.mode}-{device.split(':')[0]}-{opts.dtype}-{digest(ident, 12)}"
 
 
@@ -454,6 +462,7 @@ def profile_encoder(opts: ProfileOptions, encoder: ResolvedEncoder | None = None
                  "tokens_per_sequence": work.tokens, "warmup": opts.warmup, "min_repeats": opts.repeats,
                  "min_seconds": opts.min_seconds, "seed": spec.seed, "cost_key": cost_key(meta.to_dict()),
                  "matmul": ceiling, "memory_method": _memory_method(device, opts.memory),
+                 **({"compile": True} if opts.compile else {}),
                  **({"memory_note": memory_note} if memory_note else {}),
                  "measurements": rows})
 
@@ -466,9 +475,18 @@ def _measure(work: "_Workload", size: int, ceiling: dict | None) -> dict:
     call = work.call(size)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
-    times = _timed(call, device, opts.warmup, opts.repeats, opts.min_seconds)
+    compiling = None
+    if opts.compile:  # the first call compiles the step for this batch size: timed apart
+        _sync(device)
+        start = time.perf_counter()
+        call()
+        _sync(device)
+        compiling = round(time.perf_counter() - start, 3)
+    times = _timed(call, device, opts.warmup - (compiling is not None), opts.repeats, opts.min_seconds)
     row = {"batch_size": size, **_rates(times, {"sequences": size, "nucleotides": size * opts.length,
                                                  "tokens": None if work.tokens is None else size * work.tokens})}
+    if compiling is not None:
+        row["compile_seconds"] = compiling
     if device.startswith("cuda"):
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)

@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--set", default="", help='preset overrides, e.g. lr=5e-4,loss_on="all"')
     ap.add_argument("--steps", type=int, default=8000, help="length of the one schedule")
     ap.add_argument("--eval-at", default="1000,2000,4000")
+    ap.add_argument("--compile", action="store_true", help="pretrain with the step under torch.compile")
     args = ap.parse_args()
     device = setup(args.device).device
     ds = load_barcodes(args.data)
@@ -77,11 +78,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             job = PretrainJob(objective=entry.meta.objective, preset=preset, sequences=corpus, out=out,
                               seed=args.seed, preset_name=args.preset, encoder_name=name,
-                              data_identity=ds.identity(), device=device, progress=False,
+                              data_identity=ds.identity(), device=device, progress=False, compile=args.compile,
                               checkpoint_every=args.steps)
             started = time.perf_counter()
             for target in eval_at:
-                def pause(step, _loss, target=target):
+                def pause(step, target=target):
                     if step == target and target < args.steps:
                         raise _Pause
                 try:

@@ -227,7 +227,7 @@ def test_resuming_says_from_which_step(place, capsys, caplog):
                                                       steps=4, warmup_steps=1)
     corpus = load_barcodes(SIM).pretraining_sequences()
 
-    def stop(step, loss):
+    def stop(step):
         if step == 2:
             raise KeyboardInterrupt
 

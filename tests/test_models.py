@@ -175,6 +175,13 @@ def _capture_rows(module):
     return rows, handle
 
 
+def _packed_positions(ids, visible, width):
+    """Where MAE packs a row's visible tokens: its k-mers, then its [UNK]s, each in order, in ``width`` slots."""
+    kmers = torch.nonzero(visible & (ids != UNK_ID)).flatten()
+    unks = torch.nonzero(visible & (ids == UNK_ID)).flatten()
+    return torch.cat([kmers, unks])[:width]
+
+
 def test_mae_encoder_sees_only_visible_tokens_at_original_positions():
     torch.manual_seed(0)
     model = MAEForPretraining.from_sizes(**SIZES, light=True)
@@ -189,16 +196,20 @@ def test_mae_encoder_sees_only_visible_tokens_at_original_positions():
     assert len(enc_calls) == 1
     enc_ids, pos = enc_calls[0]["input_ids"], enc_calls[0]["position_ids"]
     visible = am.bool() & ~mask
-    n_vis = visible.sum(1)
-    assert enc_ids.shape == (ids.shape[0], int(n_vis.max()))
+    T = ids.shape[1]
+    width = model.visible_width(T)  # static: the most k-mers sample_mask leaves visible in a row
+    assert width == T - T // 2 and int((visible & (ids != UNK_ID)).sum(1).max()) <= width
+    assert enc_ids.shape == (ids.shape[0], width)
     assert not (enc_ids == MASK_ID).any()
     assert pos.shape == enc_ids.shape
     for b in range(ids.shape[0]):
-        orig = torch.nonzero(visible[b]).flatten()  # original positions, in order
+        orig = _packed_positions(ids[b], visible[b], width)  # original positions
         n = len(orig)
         assert torch.equal(pos[b, :n], orig)
         assert torch.equal(enc_ids[b, :n], ids[b, orig])
-    assert head_rows == [torch.Size([int(mask.sum()), model.head.in_features])]
+        assert (enc_ids[b, n:] == UNK_ID).all()
+    # the loss slots: a fixed number per row (the most sample_mask hides), only the hidden ones count
+    assert head_rows == [torch.Size([ids.shape[0] * (T // 2), model.head.in_features])]
     assert int(out["n_predicted"]) == int(mask.sum())
     assert 0 <= int(out["n_correct"]) <= int(out["n_predicted"])
     assert math.isfinite(out["loss"].item())
@@ -226,7 +237,8 @@ def test_mae_packed_encoder_equals_encoder_on_visible_subset():
         ref = model.encoder(input_ids=ids, attention_mask=visible.long()).last_hidden_state
     packed = captured["h"]
     for b in range(ids.shape[0]):
-        orig = torch.nonzero(visible[b]).flatten()
+        orig = _packed_positions(ids[b], visible[b], packed.shape[1])
+        assert len(orig) == int(visible[b].sum())  # nothing visible was left out here
         torch.testing.assert_close(packed[b, : len(orig)], ref[b, orig], atol=1e-5, rtol=1e-5)
 
 
@@ -247,17 +259,16 @@ def test_mae_decoder_input_layout():
     h.remove()
     h2.remove()
     emb = calls[0]["inputs_embeds"]
-    T = int(am.any(0).nonzero().max()) + 1
+    T = ids.shape[1]  # the full width, padding included (a static shape)
     assert emb.shape == (ids.shape[0], T, model.decoder.config.hidden_size)
     mask_token = model.decoder.embeddings.word_embeddings.weight[MASK_ID]
-    m = mask[:, :T]
-    assert torch.equal(emb[m], mask_token.expand(int(m.sum()), -1))
-    visible = (am.bool() & ~mask)[:, :T]
+    assert torch.equal(emb[mask], mask_token.expand(int(mask.sum()), -1))
+    visible = am.bool() & ~mask
     assert not torch.isclose(emb[visible], mask_token).all(dim=-1).any()
     with torch.no_grad():
         projected = model.proj(enc_out["h"])
     for b in range(ids.shape[0]):
-        orig = torch.nonzero(visible[b]).flatten()  # visible tokens, in order = packed order
+        orig = _packed_positions(ids[b], visible[b], projected.shape[1])  # packed order
         torch.testing.assert_close(emb[b, orig], projected[b, : len(orig)])
 
 
@@ -291,19 +302,30 @@ def test_mae_loss_on_all_predicts_visible_tokens_too():
     h2.remove()
     assert not (enc_calls[0]["input_ids"] == MASK_ID).any()  # the encoder still never sees [MASK]
     valid = am.bool() & (ids != UNK_ID)
-    assert head_rows == [torch.Size([int(valid.sum()), model.head.in_features])]
+    assert head_rows == [torch.Size([ids.numel(), model.head.in_features])]  # every slot; the valid ones count
     assert int(out["n_predicted"]) == int(valid.sum()) > int((mask & valid).sum())
     out["loss"].backward()
     with pytest.raises(ValueError, match="loss_on"):
         MAEForPretraining.from_sizes(**SIZES, loss_on="visible")
 
 
-def test_mae_no_mask_gives_zero_loss_with_grad():
+def test_mae_nothing_maskable_gives_zero_loss_with_grad():
+    """Rows of [UNK] and padding only: nothing hidden, nothing predicted; the [UNK]s that fit are seen."""
     model = MAEForPretraining.from_sizes(**SIZES, light=True)
     ids, am = _random_batch(n=3, seed=6)
-    out = model(ids, am, torch.zeros_like(ids, dtype=torch.bool))
+    ids = torch.full_like(ids, UNK_ID)
+    out = model(ids, am, sample_mask(ids, am, 0.5))
     assert int(out["n_predicted"]) == 0 and out["loss"].item() == 0.0
     out["loss"].backward()
+
+
+def test_mae_refuses_a_mask_that_hides_less_than_its_ratio():
+    """The packed width holds the k-mers sample_mask leaves visible at the model's ratio; a mask
+    hiding fewer would not fit, and is refused rather than cut."""
+    model = MAEForPretraining.from_sizes(**SIZES, light=True, mask_ratio=0.5)
+    ids, am = _random_batch(n=3, seed=6)
+    with pytest.raises(RuntimeError):
+        model(ids, am, sample_mask(ids, am, 0.2))
 
 
 # ---------------------------------------------------------------------------- MLM / causal
@@ -319,12 +341,14 @@ def test_mlm_head_only_on_needed_positions(loss_on):
     h1.remove()
     h2.remove()
     enc_ids = enc_calls[0]["input_ids"]
-    T = enc_ids.shape[1]
-    assert torch.equal(enc_ids == MASK_ID, mask[:, :T])
-    assert torch.equal(enc_ids[~mask[:, :T]], ids[:, :T][~mask[:, :T]])
+    T = ids.shape[1]
+    assert enc_ids.shape == ids.shape  # the full width (a static shape)
+    assert torch.equal(enc_ids == MASK_ID, mask)
+    assert torch.equal(enc_ids[~mask], ids[~mask])
     valid = am.bool() & (ids != UNK_ID)
     expected = int(mask.sum()) if loss_on == "masked" else int(valid.sum())
-    assert rows == [torch.Size([expected, SIZES["hidden"]])]
+    slots = T // 2 if loss_on == "masked" else T  # per row: the most sample_mask hides, or every position
+    assert rows == [torch.Size([ids.shape[0] * slots, SIZES["hidden"]])]
     assert int(out["n_predicted"]) == expected
     assert math.isfinite(out["loss"].item())
     out["loss"].backward()
@@ -340,7 +364,7 @@ def test_causal_head_only_on_needed_positions():
     h.remove()
     attn = am.bool()
     expected = int((attn[:, :-1] & attn[:, 1:] & (ids[:, 1:] != UNK_ID)).sum())
-    assert rows == [torch.Size([expected, SIZES["hidden"]])]
+    assert rows == [torch.Size([ids.shape[0] * (ids.shape[1] - 1), SIZES["hidden"]])]  # every slot
     assert int(out["n_predicted"]) == expected
     assert math.isfinite(out["loss"].item())
     out["loss"].backward()
@@ -481,14 +505,14 @@ def test_config_builders_write_the_shared_conventions_in_each_familys_names():
 
 
 @pytest.mark.parametrize("cls", [MAEForPretraining, MLMForPretraining, CausalForPretraining])
-def test_prepare_batch_moves_trims_and_draws_the_mask_only_for_masking_objectives(cls):
+def test_prepare_batch_moves_keeps_the_width_and_draws_the_mask_only_for_masking_objectives(cls):
     torch.manual_seed(0)
     model = cls.from_sizes(**SIZES)
     ids, am = _random_batch(n=4, seed=3)
     wide = torch.cat([ids, torch.full((4, 5), UNK_ID)], 1), torch.cat([am, torch.zeros(4, 5, dtype=am.dtype)], 1)
     got_ids, got_am, mask = model.prepare_batch(wide[0].numpy(), wide[1].numpy())
-    width = int(am.sum(1).max())  # the columns no row attends are gone
-    assert torch.equal(got_ids, ids[:, :width]) and torch.equal(got_am, am[:, :width])
+    # the columns no row attends stay: a static shape (finding them would read the device)
+    assert torch.equal(got_ids, wide[0]) and torch.equal(got_am, wide[1])
     if cls.masks:
         assert mask.dtype == torch.bool and mask.shape == got_ids.shape
     else:
@@ -509,3 +533,44 @@ def test_inhouse_initial_preset_is_the_random_control_of_the_same_seed(name):
     assert untrained.meta.objective == entry.meta.objective
     with pytest.raises(UserError, match="not both"):
         entry.create(checkpoint="somewhere", initial_preset="tiny")
+
+
+def test_mae_a_full_row_with_unk_keeps_its_kmers_and_the_unks_that_fit():
+    """[UNK]s are never hidden, so a full row holding some has more visible tokens than the packed
+    width: its k-mers all go in, then as many [UNK]s as fit (the others were never predicted)."""
+    torch.manual_seed(0)
+    model = MAEForPretraining.from_sizes(**SIZES, light=True)
+    T = SIZES["n_tokens"]
+    ids = torch.randint(2, 4**K + 2, (1, T))
+    ids[0, [3, 9, 20, 27]] = UNK_ID
+    am = torch.ones_like(ids)
+    mask = sample_mask(ids, am, 0.5, torch.Generator().manual_seed(0))
+    calls, h = _capture_embeddings_calls(model.encoder.embeddings)
+    model(ids, am, mask)
+    h.remove()
+    width = model.visible_width(T)
+    kmers = torch.nonzero(~mask[0] & (ids[0] != UNK_ID)).flatten()
+    assert len(kmers) + 4 > width >= len(kmers)  # more visible tokens than slots
+    seen = calls[0]["position_ids"][0]
+    assert torch.equal(seen[: len(kmers)], kmers)
+    assert torch.equal(seen[len(kmers):], torch.tensor([3, 9, 20, 27])[: width - len(kmers)])
+
+
+def test_linear_cross_entropy_keep_counts_only_the_kept_rows():
+    torch.manual_seed(0)
+    x = torch.randn(40, 8, requires_grad=True)
+    w = torch.randn(6, 8, requires_grad=True)
+    labels = torch.randint(0, 6, (40,))
+    keep = torch.rand(40) < 0.6
+    loss, hits = linear_cross_entropy(x, w, None, labels, chunk_rows=16, keep=keep)
+    loss.backward()
+    xr = x.detach()[keep].requires_grad_()
+    wr = w.detach().clone().requires_grad_()
+    logits = xr @ wr.t()
+    ref = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="sum")
+    ref.backward()
+    torch.testing.assert_close(loss, ref.detach(), rtol=1e-5, atol=1e-4)
+    assert int(hits) == int((logits.argmax(1) == labels[keep]).sum())
+    torch.testing.assert_close(w.grad, wr.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(x.grad[keep], xr.grad, rtol=1e-4, atol=1e-5)
+    assert (x.grad[~keep] == 0).all()

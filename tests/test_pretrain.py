@@ -69,7 +69,7 @@ def test_resume_equals_uninterrupted(tmp_path, corpus):
     preset = small("mae", steps=12)
     full = pretrain(PretrainJob("mae", preset, corpus, tmp_path / "full", progress=False, checkpoint_every=4))
 
-    def interrupt(step, loss):
+    def interrupt(step):
         if step == 7:
             raise KeyboardInterrupt
 
@@ -187,7 +187,7 @@ from benchbarcode.pretrain import PretrainJob, pretrain
 corpus = load_barcodes("sim:1500").pretraining_sequences()
 preset = get_preset("mlm", "tiny").with_overrides(steps=70, batch_size=32, k=4)
 rss = {}
-def probe(step, loss):
+def probe(step):
     if step in (20, 70):
         rss[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 with tempfile.TemporaryDirectory() as d:

@@ -149,6 +149,8 @@ def test_cli_profile_json_and_bad_input(tmp_path, capsys):
         (["--encoder", "kmer", "--dtype", "bfloat16"], "does not take option(s) dtype"),
         (["--encoder", "nosuch"], "unknown encoder"),
         (["--encoder", "kmer", "--repeats", "0"], "--repeats must be >= 1"),
+        (["--encoder", "mae", "--compile"], "--compile applies to --mode train"),
+        (["--encoder", "mae", "--mode", "train", "--compile", "--warmup", "0"], "--compile needs --warmup >= 1"),
     ]
     for argv, says in cases:
         assert main(["profile", *argv, "--results-dir", str(tmp_path / "r")]) == 2, argv

@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                    help="autocast compute dtype (default: bfloat16 on CUDA, float32 on CPU; bfloat16 speeds up "
                         "CPUs with AVX-512 BF16 / AMX, see: benchbarcode profile --mode train)")
+    p.add_argument("--compile", action="store_true",
+                   help="run the step under torch.compile (one graph; the first step pays the compilation, "
+                        "printed and recorded; worth it for long runs, see docs/cost.md)")
     p.add_argument("--checkpoint-every", type=positive, metavar="N",
                    help="save a resumable checkpoint every N steps (default: a tenth of the run, >= 50); Ctrl-C "
                         "saves one after the step in flight")
@@ -54,7 +57,7 @@ def handle(args) -> int:
     opts = PretrainOptions(encoder=spec, out=args.out, batch_size=args.batch_size, lr=args.lr,
                            warmup_steps=args.warmup_steps, mask_ratio=args.mask_ratio, loss_on=args.loss_on,
                            max_length=args.max_length, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                           overwrite=args.overwrite, progress=not args.quiet)
+                           overwrite=args.overwrite, progress=not args.quiet, compile=args.compile)
     plan = opts.validate()
     meta = pretrain(plan.job(common.load_data(args)))
     if not args.quiet:

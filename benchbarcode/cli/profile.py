@@ -51,6 +51,9 @@ def add_parser(sub) -> None:
                    help="repeat until S seconds are timed per batch size (default 1)")
     p.add_argument("--warmup", type=int, default=2, metavar="N", help="untimed calls first (default 2)")
     p.add_argument("--no-memory", action="store_true", help="CPU: skip the peak-memory child process")
+    p.add_argument("--compile", action="store_true",
+                   help="--mode train: the step under torch.compile (the first call per batch size compiles; "
+                        "its time is reported apart as compile_seconds)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sequences and weights (default 0)")
     p.add_argument("--results-dir", default="results", metavar="DIR",
                    help="write the profile result here (default results/; '' writes nothing)")
@@ -67,7 +70,8 @@ def handle(args) -> int:
                        preset=args.preset, seed=args.seed, device=args.device)
     opts = ProfileOptions(encoder=spec, mode=args.mode, batch_sizes=args.batch_sizes, dtype=args.dtype,
                           length=args.length, warmup=args.warmup, repeats=args.repeats, min_seconds=args.min_seconds,
-                          memory=not args.no_memory, results_dir=args.results_dir, command=command_line())
+                          memory=not args.no_memory, compile=args.compile, results_dir=args.results_dir,
+                          command=command_line())
     encoder = opts.validate()
     result = profile_encoder(opts, encoder, progress=not args.quiet and not args.json)
     path = write_profile(args.results_dir, result) if args.results_dir else None
@@ -92,6 +96,9 @@ def print_profile(result: dict, path) -> None:
         print(f"utilisation = achieved / dense {result['dtype']} matmul ({matmul['size']}x{matmul['size']}) "
               f"measured in this run: {si(matmul['flop_per_s'], 'FLOP/s')}")
     print(f"peak memory: {p['memory_method']}" + (f"; {p['memory_note']}" if p.get("memory_note") else ""))
+    if p.get("compile"):
+        print("torch.compile: the first call per batch size compiled the step, not timed above: " + ", ".join(
+            f"batch {m['batch_size']} {m['compile_seconds']:.1f} s" for m in p["measurements"]))
     if path:
         print(f"result: {path}")
 

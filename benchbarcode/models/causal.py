@@ -4,16 +4,17 @@ Objective (``CausalForPretraining``)
 ------------------------------------
 Inputs: k-mer ids ``[B, T]`` (``[MASK]`` = 0, ``[UNK]`` = 1, k-mer -> ``2 +
 index``), right-padded, with an attention mask. ``.encoder`` is a
-``transformers.GPT2Model`` run on the whole sequence with the attention mask
-and default position ids ``0..T-1`` (right padding with an attention mask is
-exact for causal attention: a valid position only attends to earlier, valid
-positions). The hidden state at position ``t`` predicts token ``t + 1``; the
-loss positions are those ``t`` with attention 1 whose next token is valid
-(attention 1 and not ``[UNK]``). Hidden states are gathered at those
-positions *before* the head (an untied ``Linear(n_embd, 4**k)``, applied after
-GPT-2's final LayerNorm), so no logits are computed elsewhere; label = next
-id - 2; mean cross-entropy. No masking is involved (``mask`` is accepted and
-ignored, for a uniform training loop).
+``transformers.GPT2Model`` run on the whole sequence (its full width, a static
+shape) with the causal mask alone and default position ids ``0..T-1``: with
+right padding a valid position only attends to earlier, valid positions, so
+the padding needs no mask of its own (the padded positions' states are never
+used). The hidden state at position ``t`` predicts token ``t + 1``; the loss
+positions are those ``t`` with attention 1 whose next token is valid
+(attention 1 and not ``[UNK]``). The head (an untied ``Linear(n_embd,
+4**k)``, applied after GPT-2's final LayerNorm) runs on every position
+``0..T-2`` and only the loss positions count (``slot_loss``); label = next id
+- 2; mean cross-entropy. No masking is involved (``mask`` is accepted and
+ignored, for a uniform training loop). Nothing is read back from the device.
 
 ``forward`` returns ``{"loss", "n_predicted", "n_correct"}`` as the masked
 objectives do. ``save_encoder(dir)`` writes the ``GPT2Model`` alone;
@@ -40,7 +41,7 @@ from .mlm import (
     EncoderConfigBuilder,
     LinearCEHead,
     PretrainingModule,
-    loss_dict,
+    slot_loss,
 )
 
 __all__ = ["CausalForPretraining", "gpt2_encoder_config"]
@@ -82,9 +83,12 @@ class CausalForPretraining(PretrainingModule):
         input_ids, attention_mask, _ = self.prepare_batch(input_ids, attention_mask)
 
         attn = attention_mask.bool()
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        # the causal mask alone, as a 4-D mask (used as given: from none, transformers would look
+        # for packed sequences in the position ids, reading the device): with right padding no
+        # valid position sees a padded one, and the padded positions' states are never used
+        T = input_ids.shape[1]
+        causal = torch.ones((T, T), dtype=torch.bool, device=input_ids.device).tril()[None, None]
+        hidden = self.encoder(input_ids=input_ids, attention_mask=causal, use_cache=False).last_hidden_state
         next_valid = attn[:, 1:] & (input_ids[:, 1:] != UNK_ID)
         sel = attn[:, :-1] & next_valid  # [B, T-1]: position t predicts t + 1
-        labels = input_ids[:, 1:][sel] - N_SPECIAL
-        loss_sum, n_correct = self.head(hidden[:, :-1][sel], labels)
-        return loss_dict(loss_sum, n_correct, labels.shape[0])
+        return slot_loss(self.head, hidden[:, :-1], input_ids[:, 1:], sel, sel.shape[1])

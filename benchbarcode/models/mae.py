@@ -9,15 +9,24 @@ attention mask ``[B, T]`` and bool ``mask`` ``[B, T]`` of hidden positions
 to the encoder if they have attention 1.
 
 1. **Encoder on the visible tokens only.** ``visible = attention & ~mask``.
-   In each row the visible tokens are packed to the left, keeping their
-   order (a stable sort of ``~visible``), and run through ``.encoder`` (a
-   ``transformers.BertModel`` without pooler) with their *original* position
-   ids (``position_ids=`` the index each token had in the full sequence). The
-   encoder input has length ``L = max_b(#visible_b)``; the tail of shorter rows
-   is padding (``UNK_ID``, attention 0). The encoder therefore never sees
-   ``MASK_ID`` and costs ``O(L)`` instead of ``O(T)`` per row — the source of
-   the MAE speed-up over MLM. This is exactly the computation the encoder does
-   at inference on a full sequence, restricted to a subset of positions.
+   In each row the visible tokens are packed to the left (a stable sort:
+   its k-mers first, then its ``[UNK]`` tokens, each in their order) and run
+   through ``.encoder`` (a ``transformers.BertModel`` without pooler) with
+   their *original* position ids (``position_ids=`` the index each token had
+   in the full sequence). The packed input has a **fixed width**
+   ``W = visible_width(T)``, the most k-mers ``sample_mask`` can leave
+   visible in a row of ``T`` tokens (55 of 110 at ratio 0.5), so every step
+   has the same shapes and nothing is read back from the device to size it;
+   the tail of shorter rows is padding (``UNK_ID``, attention 0). ``[UNK]``
+   tokens are never hidden (they have no label), so a row holding some can
+   have more visible tokens than ``W``: it keeps all its k-mers and as many
+   ``[UNK]`` as fit; the others are left out of the encoder's input (they
+   were never predicted). The encoder never sees ``MASK_ID`` and costs
+   ``O(W)`` instead of ``O(T)`` per row — the source of the MAE speed-up
+   over MLM. This is exactly the computation the encoder does at inference
+   on a full sequence, restricted to a subset of positions. A ``mask`` that
+   hides fewer k-mers than ``sample_mask`` at the model's ``mask_ratio`` does
+   not fit and is refused (a device-side assert).
 2. **Back to the full grid.** The encoder outputs of the visible tokens are
    projected to the decoder width (``.proj``: ``Linear``, or ``Identity``
    when the widths are equal) and put back at their original positions of a
@@ -32,13 +41,15 @@ to the encoder if they have attention 1.
    ``BertEmbeddings`` add its learned absolute position embeddings (positions
    ``0..T-1``) and apply LayerNorm + dropout.
 4. **Loss.** Decoder states are gathered at the hidden positions *first*
-   (``hidden[mask]``, ``n_masked`` rows), then ``.head``, a ``Linear(D_dec,
-   4**k)`` (BarcodeMAE's decoder is a ``BertForTokenClassification``, i.e. a
-   linear classifier on the decoder states; its classifier dropout is not
-   reproduced), predicts the ``4**k`` k-mer classes (label = id - 2); mean
-   cross-entropy over the hidden positions. The projection is fused with the
-   loss (``LinearCEHead`` / ``linear_cross_entropy`` in ``.mlm``), so the
-   ``[n_masked, 4**k]`` logits are never materialised at once.
+   (a fixed number of slots per row, the most ``sample_mask`` hides, of which
+   the hidden ones count: ``slot_loss`` in ``.mlm``), then ``.head``, a
+   ``Linear(D_dec, 4**k)`` (BarcodeMAE's decoder is a
+   ``BertForTokenClassification``, i.e. a linear classifier on the decoder
+   states; its classifier dropout is not reproduced), predicts the ``4**k``
+   k-mer classes (label = id - 2); mean cross-entropy over the hidden
+   positions. The projection is fused with the loss (``LinearCEHead`` /
+   ``linear_cross_entropy`` in ``.mlm``), so the ``[n_masked, 4**k]`` logits
+   are never materialised at once.
    With ``loss_on="all"`` (not BarcodeMAE's recipe; off by default) the loss
    positions are every valid non-``[UNK]`` token, hidden or visible: the
    decoder must also read each visible token's identity back from the
@@ -47,7 +58,9 @@ to the encoder if they have attention 1.
 
 ``forward`` returns ``{"loss", "n_predicted", "n_correct"}`` (mean loss with
 grad, 0 if nothing is hidden; detached int64 counts of predicted positions and
-top-1 hits). All of it is vectorised, with no Python loop over the batch.
+top-1 hits, left on the device). All of it is vectorised, with no Python loop
+over the batch, no shape that depends on the data and no read of the device:
+``torch.compile(model, fullgraph=True)`` takes it, backward included, as one graph.
 
 Only ``.encoder`` is kept: ``save_encoder(dir)`` writes ``config.json`` +
 ``model.safetensors``, reopened by ``transformers.AutoModel.from_pretrained``
@@ -62,12 +75,14 @@ from transformers import BertConfig, BertModel
 
 from benchbarcode.tokenizers import MASK_ID, UNK_ID
 
+from .masking import max_unmasked
 from .mlm import (
     N_SPECIAL,
     LinearCEHead,
     PretrainingModule,
     bert_encoder_config,
-    loss_dict,
+    padding_mask_4d,
+    slot_loss,
 )
 
 __all__ = ["MAEForPretraining", "light_decoder_sizes"]
@@ -166,12 +181,20 @@ class MAEForPretraining(PretrainingModule):
     def objective_options(cls, preset) -> dict:
         return {"mask_ratio": preset.mask_ratio, "loss_on": preset.loss_on, **preset.decoder}
 
-    def step_tokens(self, attention_mask: torch.Tensor, mask: torch.Tensor) -> dict[str, int]:
-        """The encoder sees only the visible tokens; the decoder sees every valid position."""
+    def visible_width(self, n_tokens: int) -> int:
+        """The packed encoder input's width for rows of ``n_tokens`` tokens: the most k-mers
+        ``sample_mask`` leaves visible at ``mask_ratio`` (a static shape, the same every step)."""
+        return max(1, max_unmasked(n_tokens, self.mask_ratio))
+
+    def step_tokens(self, attention_mask: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The encoder sees the visible tokens (at most ``visible_width`` a row); the decoder sees
+        every valid position. int64 device tensors, as :meth:`PretrainingModule.step_tokens`."""
         valid = attention_mask.bool()
-        visible = valid & ~mask.bool()
-        return {"encoder_tokens": int(visible.sum()), "encoder_len": int(visible.sum(1).max()),
-                "decoder_tokens": int(valid.sum()), "decoder_len": int(valid.sum(1).max())}
+        width = self.visible_width(valid.shape[1])
+        seen = (valid & ~mask.bool()).sum(dim=1).clamp(max=width)
+        rows = valid.sum(dim=1)
+        return {"encoder_tokens": seen.sum(), "encoder_len": seen.max(),
+                "decoder_tokens": rows.sum(), "decoder_len": rows.max()}
 
     def __init__(
         self,
@@ -217,37 +240,39 @@ class MAEForPretraining(PretrainingModule):
         input_ids, attention_mask, mask = self.prepare_batch(input_ids, attention_mask, mask)
         device = input_ids.device
         B, T = input_ids.shape
+        W = self.visible_width(T)
 
         attn = attention_mask.bool()
-        mask = mask & attn & (input_ids != UNK_ID)
+        unk = input_ids == UNK_ID
+        mask = mask & attn & ~unk
         visible = attn & ~mask
+        torch._assert_async(((visible & ~unk).sum(dim=1) <= W).all(),
+                            "mask: fewer positions hidden than sample_mask hides at the model's mask_ratio")
 
-        # 1. pack the visible tokens to the left (stable), keep original positions
-        n_vis = visible.sum(dim=1)
-        L = max(int(n_vis.max().item()) if B else 0, 1)
-        order = torch.sort((~visible).to(torch.uint8), dim=1, stable=True).indices[:, :L]  # [B, L]
-        enc_attn = torch.arange(L, device=device)[None, :] < n_vis[:, None]  # [B, L]
+        # 1. pack the visible tokens into W slots, k-mers first, then [UNK]s, each in their order;
+        #    keep their original positions
+        key = torch.where(visible, unk.to(torch.uint8), 2)  # 0 k-mer, 1 [UNK], 2 not visible
+        order = torch.sort(key, dim=1, stable=True).indices[:, :W]  # [B, W]
+        enc_attn = key.gather(1, order) < 2
         enc_ids = input_ids.gather(1, order).masked_fill(~enc_attn, UNK_ID)
         enc_hidden = self.encoder(
             input_ids=enc_ids,
-            attention_mask=enc_attn.to(attention_mask.dtype),
+            attention_mask=padding_mask_4d(enc_attn),
             position_ids=order,
-        ).last_hidden_state  # [B, L, D_enc]
+        ).last_hidden_state  # [B, W, D_enc]
 
-        # 2. project, put every visible row back at its original position and the
-        #    decoder's [MASK] embedding everywhere else: one index_select from the
-        #    table [projected packed rows; mask token] (row B*L is the mask token)
-        projected = self.proj(enc_hidden).reshape(B * L, -1)
+        # 2. project, put every packed row back at its original position and the decoder's
+        #    [MASK] embedding everywhere else: one index_select from the table
+        #    [projected packed rows; mask token] (row B*W is the mask token)
+        projected = self.proj(enc_hidden).reshape(B * W, -1)
         # under autocast the projected rows may be bf16 while the embedding table is fp32
         mask_token = self.decoder.embeddings.word_embeddings.weight[MASK_ID].to(projected.dtype)
         table = torch.cat([projected, mask_token[None]], dim=0)
-        rank = visible.cumsum(dim=1) - 1  # slot of each visible token in its packed row
-        src = torch.where(visible, torch.arange(B, device=device)[:, None] * L + rank, B * L)
+        packed_row = torch.where(enc_attn, torch.arange(B * W, device=device).view(B, W), B * W)
+        src = torch.full((B, T), B * W, dtype=torch.long, device=device).scatter(1, order, packed_row)
         dec_in = table.index_select(0, src.reshape(-1)).view(B, T, -1)
 
         # 3. decoder over the full grid, 4. head on the loss positions only
-        dec_hidden = self.decoder(inputs_embeds=dec_in, attention_mask=attention_mask).last_hidden_state
-        sel = mask if self.loss_on == "masked" else attn & (input_ids != UNK_ID)
-        labels = input_ids[sel] - N_SPECIAL
-        loss_sum, n_correct = self.head(dec_hidden[sel], labels)
-        return loss_dict(loss_sum, n_correct, labels.shape[0])
+        dec_hidden = self.decoder(inputs_embeds=dec_in, attention_mask=padding_mask_4d(attn)).last_hidden_state
+        sel = mask if self.loss_on == "masked" else attn & ~unk
+        return slot_loss(self.head, dec_hidden, input_ids, sel, self.loss_width(T))

@@ -24,7 +24,7 @@ import torch
 
 from benchbarcode.tokenizers import UNK_ID
 
-__all__ = ["maskable_positions", "sample_mask"]
+__all__ = ["maskable_positions", "masked_counts", "max_masked", "max_unmasked", "sample_mask"]
 
 
 def _as_tensor(x, device=None) -> torch.Tensor:
@@ -38,6 +38,34 @@ def maskable_positions(input_ids: torch.Tensor, attention_mask: torch.Tensor) ->
     input_ids = _as_tensor(input_ids)
     attention_mask = _as_tensor(attention_mask, device=input_ids.device)
     return attention_mask.bool() & (input_ids != UNK_ID)
+
+
+def masked_counts(n: torch.Tensor, ratio: float) -> torch.Tensor:
+    """How many of ``n`` maskable positions :func:`sample_mask` selects (elementwise):
+    ``round(ratio * n)`` (half to even), at least 1 when ``n >= 1`` and ``ratio > 0``, at most ``n``."""
+    n = n.to(torch.long)
+    m = torch.round(n.to(torch.float64) * float(ratio)).to(torch.long)
+    if ratio > 0:
+        m = torch.maximum(m, (n >= 1).to(torch.long))
+    return torch.minimum(m, n)
+
+
+def _masked_count(n: int, ratio: float) -> int:
+    """:func:`masked_counts` for one row, in Python (``round`` is half to even, as ``torch.round``)."""
+    m = max(round(n * float(ratio)), 1 if n >= 1 and ratio > 0 else 0)
+    return min(m, n)
+
+
+def max_masked(n_tokens: int, ratio: float) -> int:
+    """The most positions :func:`sample_mask` selects in a row of ``n_tokens`` tokens: the fixed
+    number of loss slots per row of a masked objective (a static shape, known before any batch)."""
+    return max(_masked_count(n, ratio) for n in range(n_tokens + 1))
+
+
+def max_unmasked(n_tokens: int, ratio: float) -> int:
+    """The most maskable positions :func:`sample_mask` leaves unselected in a row of ``n_tokens``
+    tokens (``n - masked_counts(n)`` is not monotone in ``n``, hence the maximum over every ``n``)."""
+    return max(n - _masked_count(n, ratio) for n in range(n_tokens + 1))
 
 
 def sample_mask(
@@ -78,11 +106,7 @@ def sample_mask(
     B, T = maskable.shape
     device = input_ids.device
 
-    n = maskable.sum(dim=1)  # [B]
-    m = torch.round(n.to(torch.float64) * float(ratio)).to(torch.long)
-    if ratio > 0:
-        m = torch.maximum(m, (n >= 1).to(torch.long))
-    m = torch.minimum(m, n)
+    m = masked_counts(maskable.sum(dim=1), ratio)  # [B]
 
     if scores is None:
         gen_device = generator.device if generator is not None else device

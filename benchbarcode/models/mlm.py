@@ -12,7 +12,10 @@ which never selects padding or ``[UNK]``).
    ``transformers.BertModel`` without pooler, with the attention mask and the
    default position ids ``0..T-1``.
 2. The loss positions are gathered *before* the head, so the vocabulary
-   projection is computed only where the loss needs it:
+   projection is computed only where the loss needs it, into a fixed number
+   of slots per row (``slot_loss``: the most positions ``sample_mask`` hides
+   at ``mask_ratio``, or every position; only the loss positions count), so
+   that the shapes are the same at every step:
 
    * ``loss_on="masked"`` (default): the selected positions;
    * ``loss_on="all"``: every valid non-``[UNK]`` position (attention 1 and id
@@ -27,7 +30,9 @@ which never selects padding or ``[UNK]``).
 
 ``forward`` returns ``{"loss", "n_predicted", "n_correct"}``: the mean loss
 (a scalar tensor with grad; 0 when nothing is predicted) and two detached
-int64 scalar tensors counting the predicted positions and the top-1 hits.
+int64 scalar tensors counting the predicted positions and the top-1 hits. The
+batch keeps its full width (trailing padding is not trimmed) and nothing is
+read back from the device, so ``torch.compile(fullgraph=True)`` takes the step whole.
 
 Only ``.encoder`` is the artefact of pretraining: ``save_encoder(dir)`` writes
 ``config.json`` + ``model.safetensors`` that ``transformers.AutoModel.from_pretrained``
@@ -65,7 +70,7 @@ from transformers import BertConfig, BertModel
 
 from benchbarcode.tokenizers import MASK_ID, UNK_ID
 
-from .masking import _as_tensor, sample_mask
+from .masking import _as_tensor, max_masked, sample_mask
 
 __all__ = [
     "MLMForPretraining",
@@ -138,8 +143,9 @@ def _rows_per_chunk(n_classes: int) -> int:
     return max(16, (1 << 21) // max(int(n_classes), 1))
 
 
-def _linear_ce_chunks(x, weight, bias, labels, chunk, need_gx, need_gw, need_gb):
-    """Core of ``linear_cross_entropy``: summed CE, top-1 hits and (optionally) the gradients of the sum."""
+def _linear_ce_chunks(x, weight, bias, labels, keep, chunk, need_gx, need_gw, need_gb):
+    """Core of ``linear_cross_entropy``: summed CE, top-1 hits and (optionally) the gradients of the
+    sum, over the rows that ``keep`` (bool ``[N]``; None: every row) holds."""
     n = x.shape[0]
     dt = torch.promote_types(x.dtype, weight.dtype)
     w = weight.to(dt)
@@ -156,14 +162,23 @@ def _linear_ce_chunks(x, weight, bias, labels, chunk, need_gx, need_gw, need_gb)
         z = (torch.addmm(b, xc, w.t()) if b is not None else xc @ w.t()).float()  # [c, C] logits
         m = z.amax(dim=1, keepdim=True)
         zl = z.gather(1, lc)
-        n_correct += (zl >= m).sum()
+        hit = zl >= m
         z.sub_(m).exp_()
         ssum = z.sum(dim=1, keepdim=True)
-        loss += (ssum.log() + m - zl).sum()
+        ce = ssum.log() + m - zl
+        if keep is None:
+            n_correct += hit.sum()
+            loss += ce.sum()
+        else:
+            kc = keep[start : start + chunk, None]
+            n_correct += (hit & kc).sum()
+            loss += torch.where(kc, ce, 0.0).sum()
         if not need_grad:
             continue
         z.div_(ssum)  # softmax
         z.scatter_add_(1, lc, torch.full_like(zl, -1.0))  # d(sum CE)/d logits = softmax - onehot
+        if keep is not None:
+            z.mul_(kc)  # rows not kept add nothing
         if need_gb:
             gb += z.sum(dim=0)
         if need_gx:
@@ -179,9 +194,10 @@ def _linear_ce_chunks(x, weight, bias, labels, chunk, need_gx, need_gw, need_gb)
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, labels, chunk):
+    def forward(ctx, x, weight, bias, labels, keep, chunk):
         need_gx, need_gw, need_gb = ctx.needs_input_grad[:3]
-        loss, n_correct, gx, gw, gb = _linear_ce_chunks(x, weight, bias, labels, chunk, need_gx, need_gw, need_gb)
+        loss, n_correct, gx, gw, gb = _linear_ce_chunks(x, weight, bias, labels, keep, chunk,
+                                                        need_gx, need_gw, need_gb)
         ctx.save_for_backward(gx, gw, gb)
         ctx.mark_non_differentiable(n_correct)
         return loss, n_correct
@@ -195,6 +211,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             None if gb is None else gb * g_loss,
             None,
             None,
+            None,
         )
 
 
@@ -204,6 +221,7 @@ def linear_cross_entropy(
     bias: torch.Tensor | None,
     labels: torch.Tensor,
     chunk_rows: int | None = None,
+    keep: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed cross-entropy of ``x @ weight.T + bias`` against ``labels``, and the top-1 hits.
 
@@ -217,16 +235,20 @@ def linear_cross_entropy(
     gradients are kept for ``backward`` (first-order autograd only; under
     ``torch.no_grad`` they are not computed).
 
+    ``keep`` (bool ``[N]``): only these rows count, in the loss, the hits and the gradients (the
+    others are slots of a fixed-size batch; their labels must still be valid class indices).
+
     Returns ``(loss_sum, n_correct)``: a float32 scalar with grad, and a detached
     int64 count of rows whose label logit equals the row maximum (top-1; an exact
     tie counts as correct).
     """
     labels = labels.to(device=x.device, dtype=torch.long)
+    keep = None if keep is None else keep.to(device=x.device, dtype=torch.bool)
     chunk = int(chunk_rows) if chunk_rows else _rows_per_chunk(weight.shape[0])
     tracked = [t for t in (x, weight, bias) if t is not None]
     if torch.is_grad_enabled() and any(t.requires_grad for t in tracked):
-        return _LinearCrossEntropy.apply(x, weight, bias, labels, chunk)
-    loss, n_correct, _, _, _ = _linear_ce_chunks(x, weight, bias, labels, chunk, False, False, False)
+        return _LinearCrossEntropy.apply(x, weight, bias, labels, keep, chunk)
+    loss, n_correct, _, _, _ = _linear_ce_chunks(x, weight, bias, labels, keep, chunk, False, False, False)
     return loss, n_correct
 
 
@@ -237,10 +259,10 @@ class LinearCEHead(nn.Linear):
     ``(loss_sum, n_correct)`` via ``linear_cross_entropy`` (no full logits).
     """
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, keep: torch.Tensor | None = None):
         if labels is None:
             return super().forward(x)
-        return linear_cross_entropy(x, self.weight, self.bias, labels)
+        return linear_cross_entropy(x, self.weight, self.bias, labels, keep=keep)
 
 
 class PredictionHead(nn.Module):
@@ -262,24 +284,49 @@ class PredictionHead(nn.Module):
             nn.init.normal_(lin.weight, std=initializer_range)
             nn.init.zeros_(lin.bias)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
-        return self.decoder(self.LayerNorm(self.act(self.dense(x))), labels)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, keep: torch.Tensor | None = None):
+        return self.decoder(self.LayerNorm(self.act(self.dense(x))), labels, keep)
 
 
-def loss_dict(loss_sum: torch.Tensor, n_correct: torch.Tensor, n: int) -> dict[str, torch.Tensor]:
-    """``{"loss": mean CE (0 when n == 0), "n_predicted", "n_correct"}`` (counts: detached int64 scalars)."""
-    n_t = torch.tensor(n, dtype=torch.long, device=loss_sum.device)
-    return {"loss": loss_sum / max(n, 1), "n_predicted": n_t, "n_correct": n_correct.detach()}
+def loss_dict(loss_sum: torch.Tensor, n_correct: torch.Tensor, n: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{"loss": mean CE (0 when n == 0), "n_predicted", "n_correct"}`` (counts: detached int64 scalar
+    tensors; nothing is read back to the host)."""
+    n = n.detach().to(torch.long)
+    return {"loss": loss_sum / n.clamp(min=1), "n_predicted": n, "n_correct": n_correct.detach()}
 
 
-def trim_padding(*tensors: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Drop trailing columns where no row has attention (the loss is unchanged, compute shrinks)."""
-    T = attention_mask.shape[1]
-    cols = attention_mask.any(dim=0)
-    last = int(torch.nonzero(cols).max().item()) + 1 if bool(cols.any()) else 1
-    if last == T:
-        return tensors
-    return tuple(t[:, :last] for t in tensors)
+def loss_slots(sel: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss positions of each row, in ``width`` fixed slots (a static shape):
+    ``(index [B, width], keep [B, width])``, the positions ``sel`` (bool ``[B, T]``) holds, in
+    order, then slots that are not kept. ``width`` must be at least the most positions ``sel``
+    holds in a row (asserted on the device, without reading it back)."""
+    B, T = sel.shape
+    if width >= T:
+        return torch.arange(T, device=sel.device).expand(B, T), sel
+    torch._assert_async(sel.sum(dim=1).max() <= width)
+    index = torch.sort((~sel).to(torch.uint8), dim=1, stable=True).indices[:, :width]
+    return index, sel.gather(1, index)
+
+
+def slot_loss(head: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor, sel: torch.Tensor,
+              width: int) -> dict[str, torch.Tensor]:
+    """Cross-entropy of ``head`` on the states ``hidden`` ``[B, T, D]`` at the positions ``sel``
+    ``[B, T]``, the label of position ``t`` being ``input_ids[:, t]`` (a k-mer id); the states are
+    gathered into ``width`` slots per row first (:func:`loss_slots`), so that the head runs on a
+    fixed number of rows whatever the batch. Returns :func:`loss_dict`."""
+    index, keep = loss_slots(sel, width)
+    rows = hidden if index.shape[1] == hidden.shape[1] else hidden.gather(
+        1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+    labels = (input_ids.gather(1, index) - N_SPECIAL).clamp(min=0)  # slots not kept: any valid class
+    loss_sum, n_correct = head(rows.reshape(-1, rows.shape[-1]), labels.reshape(-1), keep.reshape(-1))
+    return loss_dict(loss_sum, n_correct, keep.sum())
+
+
+def padding_mask_4d(attention_mask: torch.Tensor) -> torch.Tensor:
+    """``[B, 1, 1, T]`` bool (True: attend) from a ``[B, T]`` attention mask. transformers uses a 4-D
+    mask as given; from a 2-D one its SDPA path first asks whether every token is valid
+    (``padding_mask.all()``), which reads the device every forward."""
+    return attention_mask.bool()[:, None, None, :]
 
 
 class PretrainingModule(nn.Module):
@@ -315,7 +362,8 @@ class PretrainingModule(nn.Module):
         mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The start of every ``forward``: ``(input_ids, attention_mask, mask)`` as tensors on the
-        module's device, without the trailing columns that no row attends (``trim_padding``).
+        module's device, at their full width (a static shape: trailing padding is not trimmed, since
+        finding it would read the device every step; the attention mask keeps it out of the loss).
 
         An objective that ``masks`` draws ``mask`` with ``sample_mask`` at its ``mask_ratio`` when
         none is given and returns it as bool; any other objective ignores ``mask`` and returns None.
@@ -324,20 +372,26 @@ class PretrainingModule(nn.Module):
         input_ids = _as_tensor(input_ids, device=device)
         attention_mask = _as_tensor(attention_mask, device=device)
         if not self.masks:
-            input_ids, attention_mask = trim_padding(input_ids, attention_mask, attention_mask=attention_mask)
             return input_ids, attention_mask, None
         if mask is None:
             mask = sample_mask(input_ids, attention_mask, self.mask_ratio)
-        mask = _as_tensor(mask, device=device).bool()
-        input_ids, mask, attention_mask = trim_padding(input_ids, mask, attention_mask, attention_mask=attention_mask)
-        return input_ids, attention_mask, mask
+        return input_ids, attention_mask, _as_tensor(mask, device=device).bool()
 
-    def step_tokens(self, attention_mask: torch.Tensor, mask: torch.Tensor) -> dict[str, int]:
-        """What one step's batch costs: tokens through the encoder and its longest row, and the
-        same for a decoder (0 without one). Here the encoder sees every valid token."""
+    def loss_width(self, n_tokens: int) -> int:
+        """Loss slots per row for ``n_tokens`` tokens (:func:`slot_loss`): every position when the
+        loss is on all valid tokens, else the most that ``sample_mask`` hides at ``mask_ratio``."""
+        if getattr(self, "loss_on", "all") == "all" or not self.masks:
+            return n_tokens
+        return max_masked(n_tokens, self.mask_ratio)
+
+    def step_tokens(self, attention_mask: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """What one step's batch costs, as int64 device tensors (read back only when the budget is):
+        tokens through the encoder and its longest row, and the same for a decoder (0 without one).
+        Here the encoder sees every valid token."""
         valid = attention_mask.bool()
-        return {"encoder_tokens": int(valid.sum()), "encoder_len": int(valid.sum(1).max()),
-                "decoder_tokens": 0, "decoder_len": 0}
+        rows = valid.sum(dim=1)
+        zero = torch.zeros((), dtype=torch.long, device=valid.device)
+        return {"encoder_tokens": rows.sum(), "encoder_len": rows.max(), "decoder_tokens": zero, "decoder_len": zero}
 
     @classmethod
     def from_sizes(
@@ -439,10 +493,8 @@ class MLMForPretraining(PretrainingModule):
         attn = attention_mask.bool()
         mask = mask & attn
         masked_ids = input_ids.masked_fill(mask, MASK_ID)
-        hidden = self.encoder(input_ids=masked_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.encoder(input_ids=masked_ids, attention_mask=padding_mask_4d(attn)).last_hidden_state
 
         valid = attn & (input_ids != UNK_ID)
         sel = mask & valid if self.loss_on == "masked" else valid
-        labels = input_ids[sel] - N_SPECIAL
-        loss_sum, n_correct = self.head(hidden[sel], labels)
-        return loss_dict(loss_sum, n_correct, labels.shape[0])
+        return slot_loss(self.head, hidden, input_ids, sel, self.loss_width(input_ids.shape[1]))

@@ -69,14 +69,7 @@ BUILDERS = {
 _MEDIANS: dict[str, float] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    n = os.environ.get("BENCHBARCODE_BENCH_THREADS")
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("bench_threads")
 
 
 @pytest.fixture(scope="module")
