@@ -26,7 +26,7 @@ else
 fi
 cd /tmp/pkg
 echo "== 1. step throughput ($DEVICE, $DTYPE)"
-$PY -m experiments.step_throughput --device $DEVICE --dtype $DTYPE --presets $PRESETS \
+$PY -m experiments.step_throughput --device $DEVICE --dtype $DTYPE --presets $PRESETS --data $DATA_SIM \
   --objectives mae,mlm,gpt --steps $TSTEPS --profile-steps $PSTEPS $BATCH --json "$OUT/step_throughput.json" \
   | cut -c1-400
 echo "== 2. pretraining against the random control, compiled"
