@@ -28,6 +28,20 @@ SHARED_BOLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "
 
 
 @pytest.fixture(scope="module")
+def bench_threads():
+    """tests/benchmarks: torch's thread count for the module, ``BENCHBARCODE_BENCH_THREADS`` when
+    set (a benchmark records ``torch.get_num_threads()``), restored afterwards."""
+    import torch
+
+    n = os.environ.get("BENCHBARCODE_BENCH_THREADS")
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module of tiny problems, then the previous count again (not the
     whole session's: later modules keep the default)."""
